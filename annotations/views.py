@@ -1,0 +1,90 @@
+"""Researcher pages for studies. Ownership checks come from annotations.access."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from annotations import selectors, services
+from annotations.access import studies_for, study_for
+from annotations.forms import MembershipForm, StudyForm
+from annotations.models import Role
+
+
+@login_required
+def home(request):
+    studies = selectors.study_list_for_user(user=request.user)
+    annotating = studies_for(request.user, role=Role.ANNOTATOR)
+    return render(request, "annotations/home.html", {"studies": studies, "annotating": annotating})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_create(request):
+    form = StudyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        fields = {
+            k: v
+            for k, v in form.cleaned_data.items()
+            if k not in ("name", "description", "value_questions_text")
+        }
+        study = services.study_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            value_questions=form.value_questions(),
+            **fields,
+        )
+        messages.success(request, f"Study “{study.name}” created.")
+        return redirect("study_detail", study_id=study.pk)
+    return render(request, "annotations/study_form.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_edit(request, study_id: int):
+    study = study_for(request.user, study_id)
+    form = StudyForm(request.POST or None, instance=study)
+    if request.method == "POST" and form.is_valid():
+        study = form.save(commit=False)
+        study.value_questions = form.value_questions()
+        study.save()
+        messages.success(request, "Study settings saved.")
+        return redirect("study_detail", study_id=study.pk)
+    return render(request, "annotations/study_form.html", {"form": form, "study": study})
+
+
+@login_required
+def study_detail(request, study_id: int):
+    study = study_for(request.user, study_id)
+    context = {
+        "study": study,
+        "overview": selectors.study_overview(study=study),
+        "memberships": study.memberships.select_related("user").order_by("role", "user__username"),
+        "membership_form": MembershipForm(),
+        "datasets": study.datasets.all(),
+    }
+    return render(request, "annotations/study_detail.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+def membership_add(request, study_id: int):
+    study = study_for(request.user, study_id)
+    form = MembershipForm(request.POST)
+    if form.is_valid():
+        try:
+            services.membership_add(
+                study=study, username=form.cleaned_data["username"], role=form.cleaned_data["role"]
+            )
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request, f"{form.cleaned_data['username']} added as {form.cleaned_data['role']}."
+            )
+    else:
+        messages.error(request, "Give a username and a role.")
+    return redirect("study_detail", study_id=study.pk)

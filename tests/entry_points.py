@@ -1,0 +1,41 @@
+"""Registry of URL routes that take object ids besides ``study_id``.
+
+tests/test_entry_points.py checks EVERY named route: routes whose only id is
+``study_id`` are tested automatically; any other route must appear here with a function
+that builds its kwargs from objects in the owner's study (``owned`` fixture dict), or be
+listed in PUBLIC (participant links, login, health) with the reason it is public.
+A new route that is neither makes the test fail, so no entry point goes untested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# name -> function(owned: dict[str, Any]) -> url kwargs
+OBJECT_ROUTES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+# Routes reachable without an account (participants enter with unguessable tokens).
+PUBLIC: dict[str, str] = {
+    "login": "login page",
+    "logout": "logout",
+    "healthz": "health check for load balancers",
+    "api_token": "token endpoint (credentials required)",
+    "api_schema": "OpenAPI schema",
+    "api_docs": "API documentation",
+}
+
+# Routes for any logged-in user that are not about one study (list only own data).
+PERSONAL: dict[str, str] = {
+    "home": "lists the user's own studies",
+    "study_create": "creates a study owned by the user",
+    "api_studies": "lists the user's own studies",
+}
+
+
+def register(name: str):
+    def deco(fn):
+        OBJECT_ROUTES[name] = fn
+        return fn
+
+    return deco
