@@ -1,0 +1,434 @@
+"""Statistics for evaluations, surveys and annotator agreement.
+
+Pure functions over plain numbers; results are small dataclasses with
+``to_dict``/``from_dict`` so they can be stored as JSON and rendered as tables.
+Undefined quantities (e.g. a share of zero items) are ``None`` rather than
+``NaN``: ``NaN`` is not valid JSON and PostgreSQL's ``jsonb`` refuses it.
+
+Formulas, with references:
+
+- Wilson score interval (Wilson 1927) for a proportion ``p = k/n``::
+
+      centre = (p + z²/2n) / (1 + z²/n)
+      half   = z / (1 + z²/n) * sqrt(p(1-p)/n + z²/4n²)
+
+  It keeps good coverage for small ``n`` and shares near 0 or 1, where the
+  normal (Wald) interval collapses.
+- Exact two-sided binomial test (``scipy.stats.binomtest``): the probability,
+  under ``p0``, of all outcomes no more likely than the one observed.
+- Holm's step-down correction (Holm 1979) for ``m`` p-values sorted ascending::
+
+      adj(i) = max_{j <= i} min(1, (m - j + 1) * p(j))
+
+- Cohen's kappa for two raters: ``(p_o - p_e) / (1 - p_e)`` with ``p_e`` from the
+  raters' marginal distributions. Against a fixed chance level ``c`` (a binary
+  judge against coin-flipping, ``c = 0.5``): ``kappa = (acc - c) / (1 - c)``. That
+  map is increasing, so the Wilson bounds of ``acc`` map to bounds of kappa.
+- Fleiss' kappa (Fleiss 1971) for a fixed number of raters per item.
+- Krippendorff's alpha, nominal (Krippendorff 2011, "Computing Krippendorff's
+  Alpha-Reliability"): ``1 - (n - 1) * sum_{c!=k} o_ck / sum_{c!=k} n_c n_k`` over
+  the coincidence matrix ``o``; handles missing ratings and any number of raters.
+- Percentile bootstrap (Efron 1979) over items, with a seeded generator.
+- Student-t interval for a mean: ``mean ± t_{n-1} * sd / sqrt(n)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = [
+    "Estimate",
+    "MeanEstimate",
+    "ProportionTest",
+    "binomial_test",
+    "bootstrap",
+    "cohen_kappa",
+    "cohen_kappa_from_table",
+    "fleiss_kappa",
+    "holm",
+    "kappa_vs_chance",
+    "krippendorff_alpha_nominal",
+    "mean_t_interval",
+    "proportion",
+    "proportion_test",
+    "side_bias_test",
+    "wilson_interval",
+]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A point estimate with a confidence interval.
+
+    ``k``/``n`` are the count and the number of items behind it (``k`` may be
+    fractional, e.g. abstentions counted as half). ``method`` names how the
+    interval was obtained: ``"wilson"``, ``"bootstrap"``, ``"wilson-kappa"``, ``"t"``.
+    """
+
+    value: float | None
+    lo: float | None
+    hi: float | None
+    n: int
+    k: float | None = None
+    method: str = "wilson"
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Estimate:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class ProportionTest:
+    """``k`` of ``n`` with its share, Wilson interval and exact binomial test vs ``p0``."""
+
+    k: int
+    n: int
+    share: float | None
+    lo: float
+    hi: float
+    p0: float
+    p_value: float
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProportionTest:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class MeanEstimate:
+    """Mean of ratings with sample standard deviation and a Student-t interval."""
+
+    mean: float | None
+    sd: float | None
+    n: int
+    lo: float | None
+    hi: float | None
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MeanEstimate:
+        return cls(**data)
+
+
+# --------------------------------------------------------------------------- proportions
+
+
+def _check_counts(k: float, n: int) -> None:
+    if n < 0 or k < 0 or k > n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+
+
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return float(sps.norm.ppf(0.5 + confidence / 2.0))
+
+
+def wilson_interval(k: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for ``k`` successes out of ``n``.
+
+    ``n == 0`` gives ``(0.0, 1.0)``: with no data every share is plausible.
+    ``k`` may be fractional (the formula only needs the observed share).
+    """
+    _check_counts(k, n)
+    if n == 0:
+        return (0.0, 1.0)
+    z = _z(confidence)
+    p = k / n
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    # Clamp away floating-point overshoot at k == 0 or k == n.
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def binomial_test(k: int, n: int, p0: float = 0.5, alternative: str = "two-sided") -> float:
+    """Exact binomial test p-value of ``k`` successes in ``n`` trials against ``p0``.
+
+    ``n == 0`` gives 1.0 (no evidence against anything).
+    """
+    _check_counts(k, n)
+    if n == 0:
+        return 1.0
+    return float(sps.binomtest(int(k), int(n), p0, alternative=alternative).pvalue)
+
+
+def proportion(k: float, n: int, confidence: float = 0.95) -> Estimate:
+    """Share ``k/n`` with its Wilson interval, as an :class:`Estimate`."""
+    lo, hi = wilson_interval(k, n, confidence)
+    return Estimate(
+        value=k / n if n else None,
+        lo=lo,
+        hi=hi,
+        n=n,
+        k=k,
+        method="wilson",
+        confidence=confidence,
+    )
+
+
+def proportion_test(k: int, n: int, p0: float = 0.5, confidence: float = 0.95) -> ProportionTest:
+    """Share, Wilson interval and exact two-sided binomial p-value against ``p0``.
+
+    This is the per-question summary of a pairwise survey: ``k`` participants of
+    ``n`` (ties excluded by the caller) preferred one side.
+    """
+    lo, hi = wilson_interval(k, n, confidence)
+    return ProportionTest(
+        k=k,
+        n=n,
+        share=k / n if n else None,
+        lo=lo,
+        hi=hi,
+        p0=p0,
+        p_value=binomial_test(k, n, p0),
+        confidence=confidence,
+    )
+
+
+def side_bias_test(left: int, right: int, confidence: float = 0.95) -> ProportionTest:
+    """Test for a left-side (position) bias among decisive answers.
+
+    ``left``/``right`` count decisive answers that chose whatever was shown on
+    the left/right. Without a bias the left share is 0.5; the exact binomial
+    test says whether the observed share departs from it. Ties and "both bad"
+    answers carry no side and must be left out by the caller.
+    """
+    return proportion_test(left, left + right, p0=0.5, confidence=confidence)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values, returned in the input order.
+
+    Controls the family-wise error rate across the ``m`` tests without
+    assuming independence; adjusted values are monotone in the raw ones.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        # The running max keeps the adjusted values in the same order as the raw ones.
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+def kappa_vs_chance(k: float, n: int, chance: float = 0.5, confidence: float = 0.95) -> Estimate:
+    """Cohen's kappa of a judge against a fixed chance level.
+
+    ``kappa = (acc - chance) / (1 - chance)`` with ``acc = k/n``. 0 means no
+    better than chance, 1 perfect agreement, negative worse than chance. The
+    interval is the Wilson interval of ``acc`` pushed through the same
+    (increasing, linear) map. ``k`` may be fractional (half-credit scores).
+    """
+    if not 0.0 <= chance < 1.0:
+        raise ValueError(f"chance must be in [0, 1), got {chance}")
+    lo, hi = wilson_interval(k, n, confidence)
+
+    def to_kappa(acc: float) -> float:
+        return (acc - chance) / (1.0 - chance)
+
+    return Estimate(
+        value=to_kappa(k / n) if n else None,
+        lo=to_kappa(lo),
+        hi=to_kappa(hi),
+        n=n,
+        k=k,
+        method="wilson-kappa",
+        confidence=confidence,
+    )
+
+
+def cohen_kappa_from_table(table: Sequence[Sequence[float]] | np.ndarray) -> float | None:
+    """Cohen's kappa from a square contingency table (rows rater 1, columns rater 2).
+
+    ``None`` when undefined: an empty table, or both raters always used the
+    same single category (``p_e == 1``).
+    """
+    t = np.asarray(table, dtype=float)
+    if t.ndim != 2 or t.shape[0] != t.shape[1]:
+        raise ValueError("the contingency table must be square")
+    total = t.sum()
+    if total == 0:
+        return None
+    p_o = np.trace(t) / total
+    p_e = float((t.sum(axis=1) / total) @ (t.sum(axis=0) / total))
+    if math.isclose(p_e, 1.0):
+        return None
+    return float((p_o - p_e) / (1.0 - p_e))
+
+
+def cohen_kappa(
+    rater1: Sequence[Hashable],
+    rater2: Sequence[Hashable],
+    categories: Sequence[Hashable] | None = None,
+) -> float | None:
+    """Cohen's kappa for two raters who labelled the same items (aligned sequences)."""
+    if len(rater1) != len(rater2):
+        raise ValueError("both raters must label the same items")
+    cats = (
+        list(categories) if categories is not None else sorted(set(rater1) | set(rater2), key=str)
+    )
+    index = {c: i for i, c in enumerate(cats)}
+    table = np.zeros((len(cats), len(cats)))
+    for a, b in zip(rater1, rater2, strict=True):
+        table[index[a], index[b]] += 1
+    return cohen_kappa_from_table(table)
+
+
+def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float | None:
+    """Fleiss' kappa from an items x categories table of rating counts.
+
+    Every item must be rated by the same number of raters ``r >= 2`` (use
+    :func:`krippendorff_alpha_nominal` when that does not hold)::
+
+        P_i   = (sum_j n_ij² - r) / (r (r - 1))      agreement on item i
+        P_bar = mean_i P_i,  p_j = sum_i n_ij / (N r),  P_e = sum_j p_j²
+        kappa = (P_bar - P_e) / (1 - P_e)
+
+    ``None`` when undefined (no items, or every rating in one category).
+    """
+    t = np.asarray(counts, dtype=float)
+    if t.size == 0:
+        return None
+    if t.ndim != 2:
+        raise ValueError("counts must be a 2-D items x categories table")
+    raters = t.sum(axis=1)
+    r = raters[0]
+    if r < 2 or not np.allclose(raters, r):
+        raise ValueError("Fleiss' kappa needs the same number (>= 2) of raters per item")
+    n_items = t.shape[0]
+    p_i = ((t * t).sum(axis=1) - r) / (r * (r - 1))
+    p_bar = p_i.mean()
+    p_j = t.sum(axis=0) / (n_items * r)
+    p_e = float((p_j * p_j).sum())
+    if math.isclose(p_e, 1.0):
+        return None
+    return float((p_bar - p_e) / (1.0 - p_e))
+
+
+def krippendorff_alpha_nominal(units: Iterable[Iterable[Hashable | None]]) -> float | None:
+    """Krippendorff's alpha for nominal data, tolerant of missing ratings.
+
+    ``units`` holds, per item, the values the raters gave it; ``None`` marks a
+    missing rating, and items may have different numbers of raters. (For a
+    raters x items matrix, pass its transpose.) Items with fewer than two
+    values cannot be paired and are ignored, as the method prescribes.
+
+    Coincidences: each item with ``m >= 2`` values adds ``1/(m-1)`` to
+    ``o[c][k]`` for every ordered pair of values (c, k) from different raters.
+    With ``n_c = sum_k o[c][k]`` and ``n = sum_c n_c``::
+
+        alpha = 1 - (n - 1) * sum_{c != k} o[c][k] / sum_{c != k} n_c n_k
+
+    ``None`` when undefined (fewer than two pairable values, or no variation).
+    """
+    coincidence: dict[tuple[Hashable, Hashable], float] = {}
+    for unit in units:
+        values = [v for v in unit if v is not None]
+        m = len(values)
+        if m < 2:
+            continue
+        counts = Counter(values)
+        for c, n_c in counts.items():
+            for k, n_k in counts.items():
+                pairs = n_c * (n_c - 1) if c == k else n_c * n_k
+                if pairs:
+                    coincidence[(c, k)] = coincidence.get((c, k), 0.0) + pairs / (m - 1)
+    if not coincidence:
+        return None
+    marginals: dict[Hashable, float] = {}
+    for (c, _), v in coincidence.items():
+        marginals[c] = marginals.get(c, 0.0) + v
+    n = sum(marginals.values())
+    observed = sum(v for (c, k), v in coincidence.items() if c != k)
+    expected = sum(marginals[c] * marginals[k] for c in marginals for k in marginals if c != k)
+    if expected == 0:
+        return None
+    return float(1.0 - (n - 1) * observed / expected)
+
+
+# --------------------------------------------------------------------------- resampling, means
+
+
+def bootstrap(
+    items: Sequence[Any],
+    statistic: Callable[[Sequence[Any]], float] | None = None,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """Percentile bootstrap interval of ``statistic`` over ``items``.
+
+    Items are resampled with replacement ``n_resamples`` times with a seeded
+    generator, so the same inputs always give the same interval. The interval
+    is the ``(1-confidence)/2`` and ``(1+confidence)/2`` quantiles of the
+    resampled statistic. ``statistic=None`` means the mean of numeric items,
+    computed vectorised. Empty input gives an undefined estimate.
+    """
+    n = len(items)
+    if n == 0:
+        return Estimate(None, None, None, 0, method="bootstrap", confidence=confidence)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    if statistic is None:
+        x = np.asarray(items, dtype=float)
+        point = float(x.mean())
+        draws = x[idx].mean(axis=1)
+    else:
+        point = float(statistic(items))
+        draws = np.array([statistic([items[j] for j in row]) for row in idx])
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(draws, [alpha, 1.0 - alpha])
+    return Estimate(
+        value=point,
+        lo=float(lo),
+        hi=float(hi),
+        n=n,
+        method="bootstrap",
+        confidence=confidence,
+    )
+
+
+def mean_t_interval(values: Sequence[float], confidence: float = 0.95) -> MeanEstimate:
+    """Mean with a Student-t interval (e.g. Likert ratings of one principle).
+
+    With one value the spread is unknown, so ``sd`` and the interval are ``None``.
+    """
+    x = np.asarray(values, dtype=float)
+    n = int(x.size)
+    if n == 0:
+        return MeanEstimate(None, None, 0, None, None, confidence)
+    mean = float(x.mean())
+    if n == 1:
+        return MeanEstimate(mean, None, 1, None, None, confidence)
+    sd = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, df=n - 1)) * sd / math.sqrt(n)
+    return MeanEstimate(mean, sd, n, mean - half, mean + half, confidence)
