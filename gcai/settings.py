@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "annotations",
     "gcai.constitutions",
     "surveys",
+    "gcai.demo",
 ]
 
 MIDDLEWARE = [

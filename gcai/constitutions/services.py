@@ -7,7 +7,12 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from gcai.constitutions.models import WorkerPing
+from gcai.constitutions.models import (
+    Constitution,
+    ConstitutionPrinciple,
+    ConstitutionStatus,
+    WorkerPing,
+)
 
 
 def worker_ping(*, token: str, timeout_s: float = 10.0) -> bool:
@@ -26,3 +31,108 @@ def worker_ping(*, token: str, timeout_s: float = 10.0) -> bool:
 
 def worker_ping_record(*, token: str, worker: str) -> None:
     WorkerPing.objects.filter(token=token).update(processed_at=timezone.now(), worker=worker[:200])
+
+
+# --------------------------------------------------------------------------- constitutions
+
+
+class ConstitutionError(ValueError):
+    """A constitution change that is not allowed; the message is safe to show."""
+
+
+@transaction.atomic
+def constitution_publish(*, constitution: Constitution) -> Constitution:
+    """Freeze a draft. Every principle must keep evidence behind it (grounding is the point)."""
+    constitution = Constitution.objects.select_for_update().get(pk=constitution.pk)
+    if constitution.is_published:
+        return constitution
+    items = list(constitution.items.select_related("principle"))
+    if not items:
+        raise ConstitutionError(
+            "A constitution needs at least one principle before it is published."
+        )
+    unsupported = [
+        item.position
+        for item in items
+        if not (
+            item.principle.supporting_pairs.exists()
+            or item.principle.supporting_annotations.exists()
+            or item.principle.supporting_statements.exists()
+        )
+    ]
+    if unsupported:
+        raise ConstitutionError(
+            f"Principle(s) {', '.join(map(str, unsupported))} have no evidence; drop them or rebuild."
+        )
+    constitution.status = ConstitutionStatus.PUBLISHED
+    constitution.published_at = timezone.now()
+    constitution.save(update_fields=["status", "published_at"])
+    return constitution
+
+
+@transaction.atomic
+def constitution_new_version(
+    *,
+    constitution: Constitution,
+    items: list[dict],
+    user=None,
+    title: str | None = None,
+) -> Constitution:
+    """Edit a constitution: wording, order and which principles stay.
+
+    ``items`` is the new ordered list of ``{"principle": <Principle id>, "text": str}``;
+    only principles already in ``constitution`` may appear. A draft is edited in place; a
+    published constitution is immutable, so editing it creates the next version (a
+    draft) that points back to it.
+    """
+    current = {item.principle_id: item for item in constitution.items.all()}
+    if not items:
+        raise ConstitutionError("Keep at least one principle.")
+    seen: set[int] = set()
+    cleaned: list[tuple[int, str]] = []
+    for n, item in enumerate(items, 1):
+        try:
+            pid = int(item["principle"])
+        except (KeyError, TypeError, ValueError):
+            raise ConstitutionError(f"Item {n}: missing principle id.") from None
+        if pid not in current:
+            raise ConstitutionError(f"Item {n}: principle {pid} is not part of this constitution.")
+        if pid in seen:
+            raise ConstitutionError(f"Item {n}: principle {pid} appears twice.")
+        seen.add(pid)
+        text = " ".join(str(item.get("text", "")).split())
+        if not text:
+            raise ConstitutionError(f"Item {n}: the wording cannot be empty.")
+        if len(text) > 1000:
+            raise ConstitutionError(f"Item {n}: keep the wording under 1,000 characters.")
+        cleaned.append((pid, text))
+
+    if constitution.is_published:
+        latest = (
+            Constitution.objects.filter(study=constitution.study, title=constitution.title)
+            .order_by("-version")
+            .values_list("version", flat=True)
+            .first()
+        )
+        target = Constitution.objects.create(
+            study=constitution.study,
+            run=constitution.run,
+            method=constitution.method,
+            title=title or constitution.title,
+            version=(latest or constitution.version) + 1,
+            previous=constitution,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+    else:
+        target = constitution
+        if title:
+            target.title = title
+            target.save(update_fields=["title"])
+        target.items.all().delete()
+    ConstitutionPrinciple.objects.bulk_create(
+        [
+            ConstitutionPrinciple(constitution=target, principle_id=pid, position=i, text=text)
+            for i, (pid, text) in enumerate(cleaned, 1)
+        ]
+    )
+    return target
