@@ -39,7 +39,7 @@ from importlib import resources
 from typing import Any
 
 from gcai.core import prompts
-from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult, LLMCancelled, LLMError
 from gcai.core.stats import Estimate, bootstrap, kappa_vs_chance, proportion
 from gcai.core.types import Constitution, Pair, Preference, Principle
 
@@ -148,12 +148,12 @@ def baseline_constitutions() -> dict[str, Constitution | None]:
 
 # --------------------------------------------------------------------------- requests
 
+_NO_PRINCIPLE_APPLIES = (
+    'If no principle of the constitution applies to the two responses, answer "none".'
+)
 _ANSWER_RULES = {
-    # (has constitution, abstain allowed) -> instruction line
-    (
-        True,
-        True,
-    ): 'If no principle of the constitution applies to the two responses, answer "none".',
+    # (has a constitution, abstaining allowed) -> the instruction line of the prompt
+    (True, True): _NO_PRINCIPLE_APPLIES,
     (True, False): "You must pick one response, even if no principle applies clearly.",
     (False, True): 'If neither response is better than the other, answer "none".',
     (False, False): "You must pick one response.",
@@ -452,9 +452,11 @@ def judge_pairs(
     """Judge every pair in both orders (and analyse principles if configured).
 
     Never raises for model failures: a failed or unparseable answer is recorded in
-    the judgement's ``errors`` and its verdict is ``"error"``. ``progress(done,
-    total)`` is called after each batch; ``usage``, when given, accumulates
-    ``calls``, ``cached``, ``prompt_tokens`` and ``completion_tokens``.
+    the judgement's ``errors`` and its verdict is ``"error"``. The one exception is
+    cancellation: when the model reports :class:`LLMCancelled` (the run was
+    cancelled), it is raised so the caller stops. ``progress(done, total)`` is called
+    after each batch; ``usage``, when given, accumulates ``calls``, ``cached``,
+    ``prompt_tokens`` and ``completion_tokens``.
     """
     config = config or EvalConfig()
     texts = principle_texts(constitution)
@@ -467,7 +469,19 @@ def judge_pairs(
         requests = build_judge_requests(texts, batch, config)
         if analyse:
             requests += build_analysis_requests(texts, batch, config)
-        results = model.complete_many(requests)
+        try:
+            results = model.complete_many(requests)
+        except LLMCancelled:
+            raise
+        except LLMError as exc:
+            # complete_many should not raise, but if a client does, the batch is
+            # recorded as failed rather than losing the judgements made so far.
+            results = [ChatResult(text="", error=exc) for _ in requests]
+        cancelled = next((r.error for r in results if isinstance(r.error, LLMCancelled)), None)
+        if cancelled is not None:
+            # The caller asked to stop: judging the remaining batches would only
+            # produce more cancelled requests.
+            raise cancelled
         if len(results) != len(requests):
             # A broken client must not shift answers onto the wrong pairs.
             raise RuntimeError(f"{len(requests)} requests but {len(results)} results")

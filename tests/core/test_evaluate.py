@@ -21,6 +21,7 @@ from gcai.core.evaluate import (
     orthogonal_constitution,
     principle_texts,
 )
+from gcai.core.llm.base import LLMCancelled, LLMTransportError
 from gcai.core.types import Constitution, Pair, Preference, Principle
 from tests.core.eval_fakes import (
     ALIGNED_RULES,
@@ -243,6 +244,25 @@ def test_failed_and_malformed_answers_are_recorded_and_never_raise():
     assert m.n_errors == len(errored)
     assert m.n_scored == 12 - len(errored)
     assert m.accuracy.value == 1.0  # failures are reported, not scored as the judge's mistakes
+
+
+def test_a_client_that_raises_loses_the_batch_not_the_evaluation():
+    class Down:
+        name = "down"
+
+        def complete_many(self, requests):
+            raise LLMTransportError("connection refused")
+
+    judgements = judge_pairs(Down(), [PLEASE], polite_pairs(3))
+    assert [j.final for j in judgements] == ["error"] * 3
+    assert "connection refused" in judgements[0].errors[0]
+
+
+def test_cancellation_stops_the_evaluation():
+    model = ScriptedChatModel(lambda view: LLMCancelled("run cancelled"))
+    with pytest.raises(LLMCancelled):
+        judge_pairs(model, [PLEASE], polite_pairs(5), EvalConfig(batch_size=2))
+    assert len(model.requests) == 8  # the first batch only
 
 
 @pytest.mark.parametrize(
