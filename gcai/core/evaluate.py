@@ -22,7 +22,7 @@ changes what it answers), and it can be switched off to halve the cost.
 Flow: :func:`build_judge_requests` -> ``ChatModel.complete_many`` ->
 :func:`judge_pairs` (one :class:`PairJudgement` per pair, never raises) ->
 :func:`compute_metrics` (:class:`EvalMetrics`, 95% intervals). :func:`evaluate`
-does all three. Requests depend only on (constitution, pair, order, config), never
+does all three; :func:`compare_judgements` compares two evaluations pair by pair. Requests depend only on (constitution, pair, order, config), never
 on a pair's position in the batch, so any split of the pairs into batches (Celery
 fan-out) gives the same requests and hits the same cache entries.
 """
@@ -54,6 +54,7 @@ __all__ = [
     "baseline_constitutions",
     "build_analysis_requests",
     "build_judge_requests",
+    "compare_judgements",
     "compute_metrics",
     "evaluate",
     "judge_pairs",
@@ -89,7 +90,6 @@ class EvalConfig:
     # Pairs per complete_many call; progress is reported between batches.
     batch_size: int = 64
     confidence: float = 0.95
-    n_bootstrap: int = 2000
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -625,11 +625,11 @@ class EvalMetrics:
 
     - ``accuracy``: final verdict == human label; abstentions and order
       inconsistencies count as wrong (Wilson interval).
-    - ``accuracy_abstain_half``: the same with an abstention worth half (bootstrap).
+    - ``accuracy_abstain_half``: the same with an abstention worth half.
     - ``coverage``: share not abstained (both orders "none" is an abstention).
     - ``accuracy_covered``: accuracy among non-abstained pairs.
     - ``accuracy_per_order``: each order's answer scored on its own (1 right, 0.5
-      abstained, 0 wrong), averaged per pair (bootstrap). Chance is exactly 0.5 for
+      abstained, 0 wrong), averaged per pair. Chance is exactly 0.5 for
       any judge that ignores content: a coin-flipper, an always-"none" judge and a
       judge that always says "A" (right in one order, wrong in the other) alike.
     - ``order_disagreement``: the two orders gave different answers;
@@ -642,6 +642,12 @@ class EvalMetrics:
       pairs mapped through the same line (conservative: a per-pair score in
       {0, 0.25, ..., 1} varies less than a 0/1 outcome).
     - ``confusion``: ``{human "a"|"b": {judge "a"|"b"|"abstain"|"inconsistent": count}}``.
+
+    Every interval is a Wilson interval. For the half-credit scores (abstain half,
+    per order, kappa) it is taken with the fractional total as ``k``; a score in
+    [0, 1] with mean p varies at most as much as a 0/1 outcome, so this is
+    conservative, and unlike a percentile bootstrap it does not collapse to a point
+    when every pair scores the same (e.g. [1, 1] for four perfect pairs).
     """
 
     n_pairs: int
@@ -694,14 +700,16 @@ def _label(value: Preference | str) -> str:
         return Preference.NONE.value
 
 
+def _human(j: PairJudgement, labels: Mapping[str, Preference | str] | None) -> str:
+    return _label(labels[j.pair_id]) if labels and j.pair_id in labels else _label(j.human)
+
+
 def compute_metrics(
     judgements: Sequence[PairJudgement],
     labels: Mapping[str, Preference | str] | None = None,
     *,
     principles: ConstitutionLike = None,
     confidence: float = 0.95,
-    n_bootstrap: int = 2000,
-    seed: int = 0,
 ) -> EvalMetrics:
     """Score judgements against human labels.
 
@@ -715,7 +723,7 @@ def compute_metrics(
     n_ties = n_unlabelled = n_errors = 0
     tie_outcomes: Counter[str] = Counter()
     for j in judgements:
-        human = _label(labels[j.pair_id]) if labels and j.pair_id in labels else _label(j.human)
+        human = _human(j, labels)
         if j.final == Verdict.ERROR:
             n_errors += 1
         elif human in _HUMAN_SIDES:
@@ -733,14 +741,9 @@ def compute_metrics(
     flips = sum(1 for j, _ in scored if j.order_flip)
     covered = n - abstained
 
-    item_scores = [
-        1.0 if j.final == h else 0.5 if j.final == Verdict.ABSTAIN else 0.0 for j, h in scored
-    ]
-    half = _bootstrap_share(item_scores, n_bootstrap, confidence, seed)
-    order_scores = [
-        (_order_score(j.original, h) + _order_score(j.swapped, h)) / 2 for j, h in scored
-    ]
-    per_order = _bootstrap_share(order_scores, n_bootstrap, confidence, seed)
+    order_scores = [_pair_score(j, h, "per_order") for j, h in scored]
+    half = proportion(sum(_pair_score(j, h, "abstain_half") for j, h in scored), n, confidence)
+    per_order = proportion(sum(order_scores), n, confidence)
 
     confusion = {h: dict.fromkeys(_JUDGE_COLUMNS, 0) for h in _HUMAN_SIDES}
     for j, h in scored:
@@ -773,14 +776,15 @@ def _order_score(answer: str | None, human: str) -> float:
     return 0.5 if answer == Verdict.ABSTAIN else 0.0
 
 
-def _bootstrap_share(
-    scores: Sequence[float], n_resamples: int, confidence: float, seed: int
-) -> Estimate:
-    est = bootstrap(scores, n_resamples=n_resamples, confidence=confidence, seed=seed)
-    # Keep the total behind the share, as proportions do.
-    return Estimate(
-        est.value, est.lo, est.hi, len(scores), float(sum(scores)), est.method, confidence
-    )
+def _pair_score(j: PairJudgement, human: str, score: str) -> float:
+    """One pair's credit under ``score``: "strict", "abstain_half" or "per_order"."""
+    if score == "strict":
+        return 1.0 if j.final == human else 0.0
+    if score == "abstain_half":
+        return 1.0 if j.final == human else 0.5 if j.final == Verdict.ABSTAIN else 0.0
+    if score == "per_order":
+        return (_order_score(j.original, human) + _order_score(j.swapped, human)) / 2
+    raise ValueError(f"unknown score {score!r}: use strict, abstain_half or per_order")
 
 
 def _principle_stats(
@@ -816,6 +820,43 @@ def _principle_stats(
             )
         )
     return rows
+
+
+def compare_judgements(
+    first: Sequence[PairJudgement],
+    second: Sequence[PairJudgement],
+    labels: Mapping[str, Preference | str] | None = None,
+    *,
+    score: str = "strict",
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Estimate:
+    """Paired difference in score between two evaluations on the same pairs.
+
+    E.g. a GCAI and an ICAI constitution (or a constitution and a baseline) judged
+    on the same held-out pairs: ``value`` is the mean over shared scored pairs of
+    ``score(first) - score(second)``, with a seeded percentile bootstrap over pairs.
+    Pairing removes the pair-to-pair variation both evaluations share, so the
+    interval is much narrower than comparing two separate intervals. ``score`` is
+    "strict" (the headline accuracy), "abstain_half" or "per_order". Pairs that are
+    unscored (ties, unlabelled, errors) in either evaluation are left out.
+    """
+
+    def by_id(judgements: Sequence[PairJudgement]) -> dict[str, tuple[PairJudgement, str]]:
+        out: dict[str, tuple[PairJudgement, str]] = {}
+        for j in judgements:
+            if j.pair_id in out:
+                raise ValueError(f"pair {j.pair_id!r} appears twice; pairing needs unique ids")
+            human = _human(j, labels)
+            if j.final != Verdict.ERROR and human in _HUMAN_SIDES:
+                out[j.pair_id] = (j, human)
+        return out
+
+    a, b = by_id(first), by_id(second)
+    diffs = [_pair_score(*a[pid], score) - _pair_score(*b[pid], score) for pid in a if pid in b]
+    est = bootstrap(diffs, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    return Estimate(est.value, est.lo, est.hi, est.n, None, "bootstrap-paired", confidence)
 
 
 # --------------------------------------------------------------------------- one call
@@ -869,7 +910,5 @@ def evaluate(
         judgements,
         principles=texts,
         confidence=config.confidence,
-        n_bootstrap=config.n_bootstrap,
-        seed=config.seed,
     )
     return EvalResult(judgements, metrics, config, texts, usage)

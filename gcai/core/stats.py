@@ -72,7 +72,8 @@ class Estimate:
 
     ``k``/``n`` are the count and the number of items behind it (``k`` may be
     fractional, e.g. abstentions counted as half). ``method`` names how the
-    interval was obtained: ``"wilson"``, ``"bootstrap"``, ``"wilson-kappa"``, ``"t"``.
+    interval was obtained: ``"wilson"``, ``"bootstrap"``, ``"bootstrap-paired"``,
+    ``"wilson-kappa"``.
     """
 
     value: float | None

@@ -15,6 +15,7 @@ from gcai.core.evaluate import (
     baseline_constitutions,
     build_analysis_requests,
     build_judge_requests,
+    compare_judgements,
     compute_metrics,
     evaluate,
     judge_pairs,
@@ -333,7 +334,7 @@ def test_metrics_from_hand_made_judgements():
         _judgement("8", "none", "a", "a"),  # unlabelled: not scored
         PairJudgement("9", "a", None, "a", "error", ["original: LLMTransportError: down"]),
     ]
-    m = compute_metrics(judgements, n_bootstrap=200)
+    m = compute_metrics(judgements)
 
     assert (m.n_pairs, m.n_scored, m.n_ties, m.n_unlabelled, m.n_errors) == (9, 6, 1, 1, 1)
     assert m.accuracy.value == pytest.approx(3 / 6)
@@ -354,14 +355,37 @@ def test_metrics_from_hand_made_judgements():
         assert estimate.lo <= estimate.value <= estimate.hi
 
 
+def test_paired_comparison_of_two_evaluations_on_the_same_pairs():
+    pairs = polite_pairs(30)
+    planted = evaluate(planted_rule_model(), [PLEASE], pairs).judgements
+    biased = evaluate(ScriptedChatModel(position_biased_judge), [PLEASE], pairs).judgements
+    # Make the planted judge wrong on a few pairs so the differences vary.
+    for j in planted[:6]:
+        j.original = j.swapped = j.final = "b" if j.human == "a" else "a"
+
+    strict = compare_judgements(planted, biased, seed=5)
+    per_order = compare_judgements(planted, biased, score="per_order", seed=5)
+
+    assert strict.n == 30
+    assert strict.value == pytest.approx(24 / 30)
+    assert strict.lo < strict.value < strict.hi <= 1.0
+    assert strict.lo > 0.5
+    assert per_order.value == pytest.approx((24 * 1.0 + 6 * 0.0) / 30 - 0.5)
+    assert compare_judgements(planted, biased, seed=5) == strict  # seeded
+    # Only pairs scored in both evaluations are compared.
+    assert compare_judgements(planted[:10], biased, seed=5).n == 10
+    with pytest.raises(ValueError, match="appears twice"):
+        compare_judgements(planted + planted[:1], biased)
+
+
 def test_labels_override_the_recorded_human_preference():
     judgements = [_judgement("1", "a", "b", "b"), _judgement("2", "none", "a", "a")]
-    m = compute_metrics(judgements, {"1": Preference.B, "2": "a"}, n_bootstrap=100)
+    m = compute_metrics(judgements, {"1": Preference.B, "2": "a"})
     assert (m.n_scored, m.accuracy.value) == (2, 1.0)
 
 
 def test_no_scored_pairs_gives_undefined_values_not_nan():
-    m = compute_metrics([_judgement("1", "tie", "a", "a")], n_bootstrap=10)
+    m = compute_metrics([_judgement("1", "tie", "a", "a")])
     assert m.n_scored == 0
     assert m.accuracy.value is None
     assert (m.accuracy.lo, m.accuracy.hi) == (0.0, 1.0)
