@@ -1,0 +1,126 @@
+"""Tolerant JSON extraction and schema validation of model output."""
+
+from __future__ import annotations
+
+import pytest
+
+from gcai.core.llm.base import LLMOutputError
+from gcai.core.llm.parsing import (
+    extract_json,
+    parse_output,
+    schema_instruction,
+    validate,
+    validate_minimal,
+)
+
+PRINCIPLES = {
+    "type": "object",
+    "properties": {
+        "principles": {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+            "maxItems": 3,
+        },
+        "verdict": {"type": "string", "enum": ["a", "b", "tie"]},
+        "confidence": {"type": "number"},
+        "count": {"type": "integer"},
+        "applies": {"type": "boolean"},
+    },
+    "required": ["principles", "verdict"],
+}
+GOOD = {"principles": ["Select the response that is honest."], "verdict": "a"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"principles": ["Select the response that is honest."], "verdict": "a"}',
+        '```json\n{"principles": ["Select the response that is honest."], "verdict": "a"}\n```',
+        '```\n{"principles": ["Select the response that is honest."], "verdict": "a"}\n```',
+        'Sure! Here is my answer:\n{"principles": ["Select the response that is honest."],'
+        ' "verdict": "a"}\nLet me know if you need anything else.',
+        '{"principles": ["Select the response that is honest."], "verdict": "a"} trailing {',
+        '{"principles": ["Select the response that is honest.",], "verdict": "a",}',
+        "<think>The user wants {json}. Let me think.</think>\n"
+        '{"principles": ["Select the response that is honest."], "verdict": "a"}',
+        '  \n\n{"principles": ["Select the response that is honest."], "verdict": "a"}\n\n',
+    ],
+    ids=["bare", "json-fence", "plain-fence", "prose", "trailing", "commas", "think", "spaces"],
+)
+def test_extract_json_digs_the_answer_out_of_common_model_wrappings(text):
+    assert extract_json(text, PRINCIPLES) == GOOD
+    assert extract_json(text) == GOOD
+
+
+def test_extract_json_with_schema_skips_a_stray_object_in_the_prose():
+    text = 'Rule: {"x": 1} applies. Answer: {"principles": ["Be kind."], "verdict": "tie"}'
+    assert extract_json(text) == {"x": 1}
+    assert extract_json(text, PRINCIPLES) == {"principles": ["Be kind."], "verdict": "tie"}
+
+
+def test_extract_json_returns_arrays_and_keeps_commas_inside_strings():
+    assert extract_json('Result: ["a, ]", "b"]') == ["a, ]", "b"]
+    assert extract_json('{"t": "x,}"}') == {"t": "x,}"}
+
+
+@pytest.mark.parametrize("text", ["", "   ", "no json here", '{"principles": ["cut off'])
+def test_extract_json_raises_when_there_is_no_json(text):
+    with pytest.raises(ValueError, match="no JSON"):
+        extract_json(text)
+
+
+def test_parse_output_raises_output_error_carrying_the_raw_text():
+    with pytest.raises(LLMOutputError) as info:
+        parse_output("I cannot comply.", PRINCIPLES)
+    assert info.value.raw == "I cannot comply."
+
+
+def test_parse_output_reports_schema_violations():
+    with pytest.raises(LLMOutputError, match="verdict") as info:
+        parse_output('{"principles": ["x"], "verdict": "maybe"}', PRINCIPLES)
+    assert "maybe" in info.value.raw
+
+
+@pytest.mark.parametrize("check", [validate, validate_minimal], ids=["jsonschema", "minimal"])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (GOOD, True),
+        ({**GOOD, "confidence": 0.5, "count": 2, "applies": False}, True),
+        ({**GOOD, "count": 2.0}, True),  # integral floats count as integers in JSON Schema
+        ({"verdict": "a"}, False),  # required
+        ({**GOOD, "verdict": "c"}, False),  # enum
+        ({**GOOD, "principles": []}, False),  # minItems
+        ({**GOOD, "principles": ["a", "b", "c", "d"]}, False),  # maxItems
+        ({**GOOD, "principles": [1]}, False),  # items type
+        ({**GOOD, "count": 1.5}, False),  # integer
+        ({**GOOD, "count": True}, False),  # booleans are not integers
+        ({**GOOD, "confidence": "high"}, False),  # number
+        ({**GOOD, "applies": "yes"}, False),  # boolean
+        (["not", "an", "object"], False),
+    ],
+)
+def test_validators_agree_on_the_schema_subset_we_use(check, value, ok):
+    assert (check(value, PRINCIPLES) == []) is ok
+
+
+def test_minimal_validator_supports_closed_objects_lengths_ranges_and_any_of():
+    schema = {
+        "type": "object",
+        "properties": {
+            "s": {"type": "string", "minLength": 2, "maxLength": 3},
+            "n": {"type": "number", "minimum": 0, "maximum": 1},
+            "v": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        },
+        "additionalProperties": False,
+    }
+    assert validate_minimal({"s": "ab", "n": 0.5, "v": None}, schema) == []
+    errors = validate_minimal({"s": "a", "n": 2, "v": 3, "extra": 1}, schema)
+    assert len(errors) == 4
+
+
+def test_schema_instruction_embeds_the_schema():
+    text = schema_instruction(PRINCIPLES)
+    assert '"principles"' in text
+    assert "JSON" in text
