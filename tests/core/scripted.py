@@ -345,8 +345,12 @@ class ScriptedModel:
 
 def judge_model(rules: Sequence[Rule], **kwargs: Any) -> ScriptedModel:
     """A :class:`ScriptedModel` backed by a :class:`Judge` following ``rules``."""
-    statement_rules = kwargs.pop("statement_rules", ())
-    return ScriptedModel(Judge(rules, statement_rules=statement_rules).answer, **kwargs)
+    judge = Judge(
+        rules,
+        noise=kwargs.pop("noise", NOISE),
+        statement_rules=kwargs.pop("statement_rules", ()),
+    )
+    return ScriptedModel(judge.answer, **kwargs)
 
 
 def transport_error(message: str = "server kept failing") -> LLMError:

@@ -1,0 +1,727 @@
+"""Inverse Constitutional AI (Findeis et al., arXiv 2406.06560) and its published improvements.
+
+Stages, each a pure function whose output is a JSON-serialisable dataclass:
+
+0. :func:`select_triplets` (``icai_improved_2`` only): cluster the embedding differences
+   (preferred minus rejected response) of the pairs, keep the best-separated clusters and
+   a representative triplet of pairs from each. No LLM.
+1. :func:`generate`: per generation unit (a pair, or a triplet) the LLM proposes K
+   "Select the response that ..." principles explaining the recorded preference.
+2. :func:`cluster_principles`: embed all proposals, seeded KMeans into C clusters.
+3. :func:`select_representatives`: one candidate per cluster (random | centroid | summary).
+4. :func:`vote`: test every candidate on every labelled pair (see :mod:`gcai.core.voting`).
+5. :func:`filter_principles`: keep candidates with for > against and enough support,
+   rank by for - against, cap at N by re-clustering the top 1.5N into N.
+
+Variants are configuration (:class:`IcaiConfig.method`), not forks:
+``icai`` (baseline: published prompt, random representative), ``icai_improved_1``
+(generalisation-oriented prompt, centroid-closest representative) and ``icai_improved_2``
+(improved 1 plus generation from representative triplets of embedding-difference
+clusters). Every setting a method implies can be overridden individually.
+
+Unlike the reference implementation, ties and both-bad labels are accepted: they are not
+used to generate principles but are counted in voting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gcai.core import prompts
+from gcai.core.cluster import (
+    REPRESENTATIVE_MODES,
+    Candidate,
+    ClusterOutput,
+    Evidence,
+    Proposal,
+    Proposals,
+    RepresentativeOutput,
+    choose_representatives,
+    clean_principles,
+    cluster_proposals,
+    embed_unique,
+    kmeans_labels,
+    make_principle,
+    principle_from_dict,
+    principle_to_dict,
+    separation_scores,
+)
+from gcai.core.embed import Embedder
+from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.types import Constitution, Origin, Pair, Preference, Principle
+from gcai.core.voting import (
+    AGGREGATIONS,
+    VoteConfig,
+    VoteOutput,
+    VoteRow,
+    VoteTable,
+    require_float,
+    require_int,
+    require_prompt,
+    tally,
+)
+from gcai.core.voting import vote as _vote
+
+METHODS: tuple[str, ...] = ("icai", "icai_improved_1", "icai_improved_2")
+
+# What each method implies unless the config overrides it.
+_METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "icai": {"generation_prompt": "icai_generate_v1", "representative": "random"},
+    "icai_improved_1": {
+        "generation_prompt": "icai_generate_general_v1",
+        "representative": "centroid",
+    },
+    "icai_improved_2": {
+        "generation_prompt": "icai_generate_general_v1",
+        "representative": "centroid",
+    },
+}
+
+GENERATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        # No maxItems: an extra principle should be trimmed, not fail the whole answer.
+        "principles": {"type": "array", "items": {"type": "string"}, "minItems": 1}
+    },
+    "required": ["principles"],
+}
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(slots=True)
+class IcaiConfig:
+    """Settings of an ICAI run. ``None`` means "the method's default" or "scale with data"."""
+
+    method: str = "icai"
+    seed: int = 0
+    # generate
+    principles_per_pair: int = 3
+    generation_prompt: str | None = None
+    use_scores: bool = True  # show rating scores in the prompt when a pair has them
+    # cluster + representative
+    num_clusters: int | None = None  # default min(#principles, max(10, #pairs // 5))
+    representative: str | None = None  # random | centroid | summary
+    summary_prompt: str = "cluster_summary_v1"
+    # vote
+    vote_seeds: int = 3
+    max_candidates_per_call: int = 40
+    aggregation: str = "majority"
+    vote_prompt: str = "icai_vote_v1"
+    # filter
+    min_support: float = 0.1  # "for" votes needed, as a share of voted pairs
+    max_principles: int = 10
+    recluster_factor: float = 1.5
+    # improved 2: triplets from clusters of embedding differences
+    triplets: bool | None = None  # default: on for icai_improved_2
+    encoders: list[str] = field(default_factory=lambda: ["content"])
+    diff_clusters: int | None = None  # default min(#pairs // 3, max(10, #pairs // 10))
+    top_clusters: int | None = None  # default: every eligible cluster
+    triplet_size: int = 3
+    max_overlap: float = 0.0  # share of a cluster's pairs already covered that is allowed
+    joint_prompt: str = "icai_generate_joint_v1"
+    # LLM
+    temperature: float = 0.0
+    max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first invalid field."""
+        if self.method not in METHODS:
+            raise ValueError(f"method: must be one of {METHODS}, got {self.method!r}")
+        require_int("seed", self.seed, 0)
+        require_int("principles_per_pair", self.principles_per_pair, 1)
+        if self.generation_prompt is not None:
+            require_prompt("generation_prompt", self.generation_prompt)
+        if not isinstance(self.use_scores, bool):
+            raise ValueError("use_scores: must be true or false")
+        require_int("num_clusters", self.num_clusters, 1, optional=True)
+        if self.representative is not None and self.representative not in REPRESENTATIVE_MODES:
+            raise ValueError(f"representative: must be one of {REPRESENTATIVE_MODES} or null")
+        require_prompt("summary_prompt", self.summary_prompt)
+        require_int("vote_seeds", self.vote_seeds, 1)
+        require_int("max_candidates_per_call", self.max_candidates_per_call, 1)
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation: must be one of {AGGREGATIONS}")
+        require_prompt("vote_prompt", self.vote_prompt)
+        require_float("min_support", self.min_support, 0.0, 1.0)
+        require_int("max_principles", self.max_principles, 1)
+        require_float("recluster_factor", self.recluster_factor, 1.0)
+        if self.triplets is not None and not isinstance(self.triplets, bool):
+            raise ValueError("triplets: must be true, false or null")
+        if (
+            not isinstance(self.encoders, list)
+            or not self.encoders
+            or not all(isinstance(e, str) and e for e in self.encoders)
+            or len(set(self.encoders)) != len(self.encoders)
+        ):
+            raise ValueError("encoders: must be a non-empty list of distinct encoder names")
+        require_int("diff_clusters", self.diff_clusters, 1, optional=True)
+        require_int("top_clusters", self.top_clusters, 1, optional=True)
+        require_int("triplet_size", self.triplet_size, 1)
+        require_float("max_overlap", self.max_overlap, 0.0, 1.0)
+        require_prompt("joint_prompt", self.joint_prompt)
+        require_float("temperature", self.temperature, 0.0)
+        require_int("max_tokens", self.max_tokens, 1, optional=True)
+
+    # The effective settings, after the method's defaults.
+    @property
+    def effective_generation_prompt(self) -> str:
+        return self.generation_prompt or _METHOD_DEFAULTS[self.method]["generation_prompt"]
+
+    @property
+    def effective_representative(self) -> str:
+        return self.representative or _METHOD_DEFAULTS[self.method]["representative"]
+
+    @property
+    def uses_triplets(self) -> bool:
+        return self.triplets if self.triplets is not None else self.method == "icai_improved_2"
+
+    def voting(self) -> VoteConfig:
+        """The vote-stage settings."""
+        return VoteConfig(
+            seed=self.seed,
+            seeds=self.vote_seeds,
+            max_candidates_per_call=self.max_candidates_per_call,
+            aggregation=self.aggregation,
+            prompt=self.vote_prompt,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: _copy(getattr(self, name)) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IcaiConfig:
+        """Build from JSON; unknown keys are an error (a typo must not silently do nothing)."""
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown ICAI setting")
+        return cls(**{k: _copy(v) for k, v in data.items()})
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+def default_num_clusters(n_principles: int, n_pairs: int) -> int:
+    """ICAI's default C: min(#principles, max(10, #pairs // 5)), at least 1."""
+    return max(1, min(n_principles, max(10, n_pairs // 5)))
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def _preferred_rejected(pair: Pair) -> tuple[str, str, float | None, float | None]:
+    if Preference(pair.preferred) is Preference.A:
+        return pair.response_a, pair.response_b, pair.score_a, pair.score_b
+    return pair.response_b, pair.response_a, pair.score_b, pair.score_a
+
+
+def _scores_block(pair: Pair, use_scores: bool) -> str:
+    _, _, chosen, other = _preferred_rejected(pair)
+    if not use_scores or chosen is None or other is None:
+        return ""
+    return prompts.block(
+        "ratings", f"The selected response was rated {chosen:g}; the other response {other:g}."
+    )
+
+
+def _pair_request(pair: Pair, config: IcaiConfig) -> ChatRequest:
+    preferred, rejected, _, _ = _preferred_rejected(pair)
+    messages = prompts.render(
+        config.effective_generation_prompt,
+        prompt_block=prompts.block("prompt", pair.prompt),
+        preferred=preferred,
+        rejected=rejected,
+        scores_block=_scores_block(pair, config.use_scores),
+        k=str(config.principles_per_pair),
+    )
+    return _generation_request(messages, config)
+
+
+def _joint_request(pairs: Sequence[Pair], config: IcaiConfig) -> ChatRequest:
+    samples = []
+    for i, pair in enumerate(pairs, 1):
+        preferred, rejected, _, _ = _preferred_rejected(pair)
+        samples.append(
+            f'<sample number="{i}">'
+            f"{prompts.block('prompt', pair.prompt)}\n"
+            f"<selected_response>\n{preferred}\n</selected_response>\n\n"
+            f"<other_response>\n{rejected}\n</other_response>\n"
+            f"{_scores_block(pair, config.use_scores)}</sample>"
+        )
+    messages = prompts.render(
+        config.joint_prompt,
+        samples="\n\n".join(samples),
+        n=str(len(pairs)),
+        k=str(config.principles_per_pair),
+    )
+    return _generation_request(messages, config)
+
+
+def _generation_request(messages: Any, config: IcaiConfig) -> ChatRequest:
+    return ChatRequest(
+        messages=messages,
+        schema=GENERATION_SCHEMA,
+        temperature=config.temperature,
+        seed=config.seed,
+        max_tokens=config.max_tokens,
+        purpose="icai.generate",
+    )
+
+
+def parse_principles(result: ChatResult, limit: int) -> tuple[list[str], str]:
+    """(principles, error note) from a generation answer; never raises."""
+    if result.error is not None:
+        return [], f"{type(result.error).__name__}: {result.error}"
+    raw = result.parsed.get("principles") if isinstance(result.parsed, dict) else None
+    cleaned = clean_principles(raw, limit)
+    if cleaned is None:
+        return [], "answer has no list of principle strings"
+    if not cleaned:
+        return [], "answer lists no principles"
+    return cleaned, ""
+
+
+# --------------------------------------------------------------------------- stage 0: triplets
+
+
+@dataclass(slots=True)
+class DiffCluster:
+    """A cluster of embedding differences, and whether it yielded a triplet."""
+
+    encoder: str
+    cluster: int
+    score: float  # inter/intra distance ratio; higher is better separated
+    pair_ids: list[str]
+    status: str  # selected | too_small | overlap | beyond_top
+    triplet: list[str] = field(default_factory=list)  # pairs closest to the centroid
+
+    @property
+    def id(self) -> str:
+        return f"{self.encoder}-{self.cluster}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "encoder": self.encoder,
+            "cluster": self.cluster,
+            "score": self.score,
+            "pair_ids": list(self.pair_ids),
+            "status": self.status,
+            "triplet": list(self.triplet),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DiffCluster:
+        return cls(
+            encoder=data["encoder"],
+            cluster=int(data["cluster"]),
+            score=float(data["score"]),
+            pair_ids=list(data["pair_ids"]),
+            status=data["status"],
+            triplet=list(data.get("triplet", [])),
+        )
+
+
+@dataclass(slots=True)
+class TripletSelection:
+    """Output of :func:`select_triplets`: every difference cluster, best-separated first."""
+
+    clusters: list[DiffCluster]
+    n_pairs: int
+
+    @property
+    def triplets(self) -> list[DiffCluster]:
+        return [c for c in self.clusters if c.status == "selected"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"clusters": [c.to_dict() for c in self.clusters], "n_pairs": self.n_pairs}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TripletSelection:
+        return cls(
+            clusters=[DiffCluster.from_dict(c) for c in data.get("clusters", [])],
+            n_pairs=int(data.get("n_pairs", 0)),
+        )
+
+
+def default_diff_clusters(n_pairs: int, triplet_size: int) -> int:
+    """Difference clusters: about one per ten pairs (>= 10), but room for a triplet in each."""
+    return max(1, min(n_pairs // max(1, triplet_size), max(10, n_pairs // 10)))
+
+
+def select_triplets(
+    pairs: Sequence[Pair],
+    encoders: Embedder | Mapping[str, Embedder],
+    config: IcaiConfig,
+) -> TripletSelection:
+    """Improved ICAI, variant 2: representative triplets of similar preferences.
+
+    For each encoder named in ``config.encoders`` (a single Embedder counts as
+    ``"content"``), embed both responses of every decisive pair, cluster the differences
+    (preferred minus rejected) with seeded KMeans, and score clusters by the ratio of the
+    distance to the nearest other centroid over the mean distance to their own centroid.
+    Walking all clusters best score first, a cluster is selected unless it has fewer than
+    ``triplet_size`` pairs or more than ``max_overlap`` of its pairs are already in a
+    selected cluster; each selected cluster contributes the ``triplet_size`` pairs
+    closest to its centroid. If no cluster is big enough (tiny data), smaller groups are
+    allowed so a run still produces candidates.
+    """
+    named: Mapping[str, Embedder] = (
+        encoders if isinstance(encoders, Mapping) else {"content": encoders}
+    )
+    missing = [name for name in config.encoders if name not in named]
+    if missing:
+        raise ValueError(f"encoders: no encoder named {missing[0]!r} was provided")
+    decisive = sorted((p for p in pairs if Preference(p.preferred).is_decisive), key=lambda p: p.id)
+    n = len(decisive)
+    if n == 0:
+        return TripletSelection([], 0)
+    k = config.diff_clusters or default_diff_clusters(n, config.triplet_size)
+
+    # (encoder order, cluster, its pair ids closest-to-centroid first)
+    found: list[tuple[int, DiffCluster, list[str]]] = []
+    for order, name in enumerate(config.encoders):
+        chosen = [_preferred_rejected(p)[0] for p in decisive]
+        rejected = [_preferred_rejected(p)[1] for p in decisive]
+        vecs = embed_unique(named[name], chosen + rejected).astype(np.float64)
+        diffs = vecs[:n] - vecs[n:]
+        labels = kmeans_labels(diffs, k, config.seed).tolist()
+        scores = separation_scores(diffs, np.asarray(labels))
+        for c in sorted(scores):
+            idx = [i for i, label in enumerate(labels) if label == c]
+            dist = np.linalg.norm(diffs[idx] - diffs[idx].mean(axis=0), axis=1)
+            by_distance = sorted(range(len(idx)), key=lambda j: (round(float(dist[j]), 9), j))
+            closest = [decisive[idx[j]].id for j in by_distance]
+            members = sorted(decisive[i].id for i in idx)
+            found.append((order, DiffCluster(name, c, scores[c], members, ""), closest))
+
+    found.sort(key=lambda f: (-f[1].score, f[0], f[1].cluster))
+    min_size = config.triplet_size
+    if all(len(dc.pair_ids) < min_size for _, dc, _ in found):
+        min_size = 1
+    covered: set[str] = set()
+    selected = 0
+    for _, dc, closest in found:
+        overlap = len(covered.intersection(dc.pair_ids)) / len(dc.pair_ids)
+        if len(dc.pair_ids) < min_size:
+            dc.status = "too_small"
+        elif overlap > config.max_overlap:
+            dc.status = "overlap"
+        elif config.top_clusters is not None and selected >= config.top_clusters:
+            dc.status = "beyond_top"
+        else:
+            dc.status = "selected"
+            dc.triplet = closest[: config.triplet_size]
+            covered.update(dc.pair_ids)
+            selected += 1
+    return TripletSelection([dc for _, dc, _ in found], n)
+
+
+# --------------------------------------------------------------------------- stage 1: generate
+
+
+@dataclass(slots=True)
+class GenerationUnit:
+    """What one generation call explains: one pair, or a triplet of similar pairs."""
+
+    id: str
+    pairs: list[Pair]
+
+
+def generation_units(
+    pairs: Sequence[Pair], config: IcaiConfig, triplets: TripletSelection | None = None
+) -> list[GenerationUnit]:
+    """The units the generate stage works on; split them into batches freely.
+
+    Per pair (every pair, so non-decisive ones are recorded as skipped), or, when the
+    config uses triplets, one unit per selected triplet (``triplets`` is then required).
+    """
+    if not config.uses_triplets:
+        return [GenerationUnit(p.id, [p]) for p in sorted(pairs, key=lambda p: p.id)]
+    if triplets is None:
+        raise ValueError("triplets: required when the config generates from triplets")
+    by_id = {p.id: p for p in pairs}
+    units = []
+    for dc in triplets.triplets:
+        missing = [pid for pid in dc.triplet if pid not in by_id]
+        if missing:
+            raise ValueError(f"triplets: pair {missing[0]!r} of {dc.id} is not among the pairs")
+        units.append(GenerationUnit(dc.id, [by_id[pid] for pid in dc.triplet]))
+    return units
+
+
+def generate(units: Sequence[GenerationUnit], model: ChatModel, config: IcaiConfig) -> Proposals:
+    """Stage 1: propose ``principles_per_pair`` principles per unit (one LLM call each).
+
+    A single-pair unit whose label is not decisive (tie, both bad, unlabelled) is skipped
+    and recorded as such. LLM failures are recorded per unit with ``status="error"``.
+    """
+    out: list[Proposal] = []
+    pending: list[tuple[Proposal, ChatRequest]] = []
+    for unit in units:
+        proposal = Proposal(unit.id, Evidence(pair_ids=[p.id for p in unit.pairs]))
+        usable = [p for p in unit.pairs if Preference(p.preferred).is_decisive]
+        if not usable:
+            proposal.status = "skipped"
+            labels = sorted({str(p.preferred) for p in unit.pairs})
+            proposal.note = f"label {', '.join(labels)}: only decisive labels explain a choice"
+            out.append(proposal)
+            continue
+        if len(unit.pairs) == 1:
+            request = _pair_request(usable[0], config)
+        else:
+            request = _joint_request(usable, config)
+        pending.append((proposal, request))
+    results = model.complete_many([req for _, req in pending]) if pending else []
+    for (proposal, _), result in zip(pending, results, strict=True):
+        principles, note = parse_principles(result, config.principles_per_pair)
+        proposal.principles = principles
+        if note:
+            proposal.status = "error"
+            proposal.note = note
+        out.append(proposal)
+    return Proposals(out)
+
+
+# --------------------------------------------------------------------------- stages 2 + 3
+
+
+def cluster_principles(
+    proposals: Proposals, embedder: Embedder, config: IcaiConfig, *, n_pairs: int
+) -> ClusterOutput:
+    """Stage 2: embed and cluster all proposed principles.
+
+    ``n_pairs`` is the number of training pairs, used by the default C =
+    min(#principles, max(10, #pairs // 5)).
+    """
+    n_principles = sum(len(p.principles) for p in proposals.items)
+    c = config.num_clusters or default_num_clusters(n_principles, n_pairs)
+    return cluster_proposals(proposals, embedder, n_clusters=c, seed=config.seed)
+
+
+def select_representatives(
+    clusters: ClusterOutput, model: ChatModel | None, config: IcaiConfig
+) -> RepresentativeOutput:
+    """Stage 3: one candidate per cluster, as the method (or ``representative``) says.
+
+    Only ``summary`` calls the model; clusters are independent, so callers may batch
+    them (pass ``ClusterOutput`` slices) and merge with ``RepresentativeOutput.merge``.
+    """
+    return choose_representatives(
+        clusters.clusters,
+        config.effective_representative,  # type: ignore[arg-type]
+        seed=config.seed,
+        model=model,
+        id_prefix="c",
+        prompt=config.summary_prompt,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+    )
+
+
+# --------------------------------------------------------------------------- stage 4: vote
+
+
+def vote(
+    pairs: Sequence[Pair],
+    candidates: RepresentativeOutput | Sequence[Candidate],
+    model: ChatModel,
+    config: IcaiConfig,
+) -> VoteOutput:
+    """Stage 4, one batch of pairs: see :func:`gcai.core.voting.vote`.
+
+    Merge batches with ``VoteOutput.merge``; results do not depend on the split.
+    """
+    cands = candidates.candidates if isinstance(candidates, RepresentativeOutput) else candidates
+    return _vote(pairs, cands, model, config.voting())
+
+
+# --------------------------------------------------------------------------- stage 5: filter
+
+
+@dataclass(slots=True)
+class FilterOutput:
+    """Output of the filter stage: the vote table, every decision and the final principles."""
+
+    table: VoteTable
+    ranked: list[str]  # candidate ids that passed, best first
+    dropped: dict[str, str]  # candidate id -> why it was dropped
+    shortlist: list[str]  # the top ceil(factor * N) that were re-clustered (if capping)
+    recluster: dict[str, int]  # shortlist candidate id -> its cluster in the re-clustering
+    selected: list[str]  # final candidate ids, best first
+    principles: list[Principle]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table.to_dict(),
+            "ranked": list(self.ranked),
+            "dropped": dict(self.dropped),
+            "shortlist": list(self.shortlist),
+            "recluster": dict(self.recluster),
+            "selected": list(self.selected),
+            "principles": [principle_to_dict(p) for p in self.principles],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FilterOutput:
+        return cls(
+            table=VoteTable.from_dict(data["table"]),
+            ranked=list(data["ranked"]),
+            dropped=dict(data["dropped"]),
+            shortlist=list(data["shortlist"]),
+            recluster={k: int(v) for k, v in data["recluster"].items()},
+            selected=list(data["selected"]),
+            principles=[principle_from_dict(p) for p in data["principles"]],
+        )
+
+
+def _net(row: VoteRow) -> int:
+    return row.for_ - row.against
+
+
+def filter_principles(
+    candidates: RepresentativeOutput,
+    votes: VoteOutput,
+    embedder: Embedder,
+    config: IcaiConfig,
+) -> FilterOutput:
+    """Stage 5: keep, rank and cap the candidates.
+
+    Keeps a candidate when for > against and for >= ``min_support`` x voted pairs; ranks
+    by for - against (then for, then cluster order). If more than ``max_principles``
+    pass, the top ceil(``recluster_factor`` x N) are re-clustered into N clusters and
+    each cluster keeps its best-ranked member, so near-duplicates do not crowd the
+    constitution.
+    """
+    cands = {c.id: c for c in candidates.candidates}
+    table = tally(votes, list(cands))
+    need = config.min_support * table.n_pairs
+    ranked: list[str] = []
+    dropped: dict[str, str] = {}
+    for row in table.rows:
+        if row.for_ == row.against == 0:
+            dropped[row.candidate_id] = "for 0 <= against 0: never took a side"
+        elif row.for_ <= row.against:
+            dropped[row.candidate_id] = f"for {row.for_} <= against {row.against}"
+        elif row.for_ < need:
+            dropped[row.candidate_id] = f"for {row.for_} < min support {need:g}"
+        else:
+            ranked.append(row.candidate_id)
+    rows = {r.candidate_id: r for r in table.rows}
+    ranked.sort(key=lambda cid: (-_net(rows[cid]), -rows[cid].for_, cands[cid].cluster_id))
+
+    n = config.max_principles
+    shortlist: list[str] = []
+    recluster: dict[str, int] = {}
+    if len(ranked) <= n:
+        selected = list(ranked)
+    else:
+        shortlist = ranked[: math.ceil(config.recluster_factor * n)]
+        vectors = embed_unique(embedder, [cands[cid].text for cid in shortlist])
+        labels = kmeans_labels(vectors, n, config.seed).tolist()
+        recluster = dict(zip(shortlist, labels, strict=True))
+        best: dict[int, str] = {}
+        for cid in shortlist:  # in rank order, so the first seen is each cluster's best
+            best.setdefault(recluster[cid], cid)
+        chosen = set(best.values())
+        selected = [cid for cid in shortlist if cid in chosen]
+        for cid in ranked:
+            if cid not in chosen:
+                dropped[cid] = (
+                    "near-duplicate of a better-ranked principle"
+                    if cid in recluster
+                    else "beyond the cap"
+                )
+
+    principles = []
+    for rank, cid in enumerate(selected, 1):
+        cand = cands[cid]
+        stats = {
+            **rows[cid].stats(),
+            "rank": rank,
+            "candidate_id": cid,
+            "cluster_size": cand.cluster_size,
+            "representative": cand.method,
+        }
+        principles.append(make_principle(cand.text, Origin.ICAI, cand.evidence, stats))
+    return FilterOutput(table, ranked, dropped, shortlist, recluster, selected, principles)
+
+
+# --------------------------------------------------------------------------- whole run
+
+
+@dataclass(slots=True)
+class IcaiResult:
+    """Every stage's output of a library run, and the resulting constitution."""
+
+    config: IcaiConfig
+    triplets: TripletSelection | None
+    proposals: Proposals
+    clusters: ClusterOutput
+    representatives: RepresentativeOutput
+    votes: VoteOutput
+    filtered: FilterOutput
+
+    @property
+    def constitution(self) -> Constitution:
+        return Constitution(principles=list(self.filtered.principles), title=self.config.method)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "triplets": self.triplets.to_dict() if self.triplets else None,
+            "proposals": self.proposals.to_dict(),
+            "clusters": self.clusters.to_dict(),
+            "representatives": self.representatives.to_dict(),
+            "votes": self.votes.to_dict(),
+            "filtered": self.filtered.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IcaiResult:
+        return cls(
+            config=IcaiConfig.from_dict(data["config"]),
+            triplets=TripletSelection.from_dict(data["triplets"]) if data.get("triplets") else None,
+            proposals=Proposals.from_dict(data["proposals"]),
+            clusters=ClusterOutput.from_dict(data["clusters"]),
+            representatives=RepresentativeOutput.from_dict(data["representatives"]),
+            votes=VoteOutput.from_dict(data["votes"]),
+            filtered=FilterOutput.from_dict(data["filtered"]),
+        )
+
+
+def run_icai(
+    pairs: Sequence[Pair],
+    model: ChatModel,
+    embedder: Embedder,
+    config: IcaiConfig | None = None,
+    *,
+    encoders: Mapping[str, Embedder] | None = None,
+) -> IcaiResult:
+    """Run every ICAI stage in one process (library use; the web app runs them as tasks).
+
+    ``encoders`` are the named encoders for ``icai_improved_2`` (default: ``embedder``
+    as ``"content"``).
+    """
+    config = config or IcaiConfig()
+    triplets = None
+    if config.uses_triplets:
+        triplets = select_triplets(pairs, encoders or {"content": embedder}, config)
+    proposals = generate(generation_units(pairs, config, triplets), model, config)
+    clusters = cluster_principles(proposals, embedder, config, n_pairs=len(pairs))
+    representatives = select_representatives(clusters, model, config)
+    votes = vote(pairs, representatives, model, config)
+    filtered = filter_principles(representatives, votes, embedder, config)
+    return IcaiResult(config, triplets, proposals, clusters, representatives, votes, filtered)
