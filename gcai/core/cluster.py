@@ -95,11 +95,12 @@ class Evidence:
         )
 
     def counts(self) -> dict[str, int]:
+        """How much evidence there is, for a principle's stats."""
         return {
-            "pairs": len(self.pair_ids),
-            "judgements": len(self.judgement_ids),
-            "statements": len(self.statement_ids),
-            "participants": len(self.participants),
+            "n_pairs": len(self.pair_ids),
+            "n_judgements": len(self.judgement_ids),
+            "n_statements": len(self.statement_ids),
+            "n_participants": len(self.participants),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,9 +272,13 @@ def kmeans_labels(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray
     k = max(1, min(n_clusters, distinct))
     if k == 1:
         return np.zeros(n, dtype=int)
-    from sklearn.cluster import KMeans  # heavy import, only when clustering
+    from sklearn.cluster import KMeans  # heavy imports, only when clustering
+    from threadpoolctl import threadpool_limits
 
-    with warnings.catch_warnings():
+    # On small inputs OpenMP threads cost more than they save (their spin-waits can make
+    # a 5 ms fit take 100 ms on a busy host); large inputs keep the default pool.
+    threads = 1 if n * k < 200_000 else None
+    with warnings.catch_warnings(), threadpool_limits(limits=threads):
         # Near-duplicate vectors can still trigger sklearn's convergence warning.
         warnings.simplefilter("ignore")
         raw = KMeans(n_clusters=k, random_state=seed % (2**32), n_init=10).fit_predict(

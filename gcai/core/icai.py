@@ -654,6 +654,7 @@ def filter_principles(
             "candidate_id": cid,
             "cluster_size": cand.cluster_size,
             "representative": cand.method,
+            **cand.evidence.counts(),
         }
         principles.append(make_principle(cand.text, Origin.ICAI, cand.evidence, stats))
     return FilterOutput(table, ranked, dropped, shortlist, recluster, selected, principles)

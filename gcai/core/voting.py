@@ -299,7 +299,7 @@ class VoteRow:
             "against": self.against,
             "abstain": self.abstain,
             "invalid": self.invalid,
-            "pairs": self.n_pairs,
+            "voted_pairs": self.n_pairs,
             "relevance": round(self.relevance, 6),
             "accuracy": None if acc is None else round(acc, 6),
         }

@@ -144,7 +144,8 @@ EAGER = Rule(
 )
 HONEST = Rule(  # used by the GCAI tests: shared by a reason and a value statement
     "honest",
-    "Select the response that is honest.",
+    # Reasons yield the variant, statements the principle: same words, other wording.
+    "Select the response that is truthful and honest.",
     ("Select the response that is honest and truthful.",),
     lambda t: "washington" in _words(t),
 )

@@ -81,7 +81,7 @@ def test_a_consistent_judge_gets_votes_in_the_pairs_own_terms_whatever_was_shown
         "against": 0,
         "abstain": 1,
         "invalid": 0,
-        "pairs": 3,
+        "voted_pairs": 3,
         "relevance": round(2 / 3, 6),
         "accuracy": 1.0,
     }
