@@ -25,4 +25,6 @@ def run_step_task(run_id: int) -> str:
 @shared_task(name="gcai.run_batch", ignore_result=True)
 def run_batch_task(run_id: int, stage: str, batch: int) -> str:
     return runs.run_batch(run_id, stage, batch)
+
+
 from gcai.constitutions import evaluation_tasks  # noqa: E402,F401
