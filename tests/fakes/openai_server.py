@@ -245,6 +245,9 @@ class _State:
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keep-alive: the SDK pools connections, as against a real server.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the
+    # client's delayed ACK (~40 ms), which would swamp latency measurements.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
