@@ -145,8 +145,8 @@ EAGER = Rule(
 HONEST = Rule(  # used by the GCAI tests: shared by a reason and a value statement
     "honest",
     # Reasons yield the variant, statements the principle: same words, other wording.
-    "Select the response that is truthful and honest.",
-    ("Select the response that is honest and truthful.",),
+    "Select the response that is honest, always.",
+    ("Select the response that is always honest.",),
     lambda t: "washington" in _words(t),
 )
 ORTHOGONAL_RULES = (CAT, BLUE, LEMON)
