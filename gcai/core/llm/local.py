@@ -82,7 +82,13 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     with _MODELS_LOCK:
         if key not in _MODELS:
             _require_llama_cpp()
-            from llama_cpp import Llama
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # installed, but a dependency is missing
+                raise LocalModelUnavailable(
+                    f"llama-cpp-python is installed but cannot be imported ({exc}); "
+                    f"reinstall it: {INSTALL_HINT}"
+                ) from exc
 
             started = time.monotonic()
             llm = Llama(
@@ -170,6 +176,8 @@ class LocalChatModel:
             result = self._generate(request, usage)
         except LLMError as exc:
             result = ChatResult(text=getattr(exc, "raw", ""), usage=usage, error=exc)
+        except LocalModelUnavailable:
+            raise  # a broken installation is not a per-request failure
         except Exception as exc:  # llama.cpp errors are plain exceptions; keep the batch alive
             logger.exception("local model failed")
             result = ChatResult(text="", usage=usage, error=LLMError(f"local model failed: {exc}"))

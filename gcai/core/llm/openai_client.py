@@ -153,6 +153,7 @@ class OpenAIChatModel:
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self.cancel_poll_s = cancel_poll_s
         self._mode = OutputMode(output_mode)
+        self._max_tokens_param = "max_tokens"
         self._mode_lock = threading.Lock()
         # Bounds in-flight HTTP calls across every caller of this client, not only one
         # complete_many batch.
@@ -341,7 +342,7 @@ class OpenAIChatModel:
         if request.seed is not None:
             kwargs["seed"] = request.seed
         if request.max_tokens is not None:
-            kwargs["max_tokens"] = request.max_tokens
+            kwargs[self._max_tokens_param] = request.max_tokens
         if schema is not None and mode is not None:
             response_format = response_format_for(schema, mode)
             if response_format is not None:
@@ -354,14 +355,25 @@ class OpenAIChatModel:
         def count() -> None:
             usage.calls += 1
 
-        try:
-            response = call_with_retries(
+        def call() -> Any:
+            return call_with_retries(
                 attempt,
                 policy=self.retry_policy,
                 cancelled=cancelled,
                 on_attempt=count,
                 what=f"chat completion ({self.name})",
             )
+
+        try:
+            try:
+                response = call()
+            except openai.BadRequestError as exc:
+                # Newer OpenAI models refuse `max_tokens` and name its replacement.
+                if "max_tokens" not in kwargs or "max_completion_tokens" not in str(exc):
+                    raise
+                self._max_tokens_param = "max_completion_tokens"
+                kwargs["max_completion_tokens"] = kwargs.pop("max_tokens")
+                response = call()
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             if raise_bad_request:
                 raise
