@@ -449,9 +449,12 @@ def _answer_object(result: ChatResult) -> tuple[Any, str]:
 def read_answers(result: ChatResult, call: VoteCall) -> VoteCall:
     """Fill ``call.answers`` (pair terms) from the LLM result; never raises."""
     obj, note = _answer_object(result)
+    if isinstance(obj, list) and len(obj) == len(call.candidate_ids):
+        # Some models answer with a bare list in rule order; positions are unambiguous.
+        obj = {str(i): v for i, v in enumerate(obj)}
     answers: list[str] = []
     for i in range(len(call.candidate_ids)):
-        raw = obj.get(str(i), obj.get(i)) if isinstance(obj, dict) else None
+        raw = obj.get(str(i)) if isinstance(obj, dict) else None
         shown = _NORMALISE.get(raw.strip().lower()) if isinstance(raw, str) else None
         if shown is None:
             answers.append("invalid")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -11,6 +12,7 @@ from gcai.core.cluster import Proposals, RepresentativeOutput
 from gcai.core.icai import (
     IcaiConfig,
     IcaiResult,
+    TripletSelection,
     cluster_principles,
     default_num_clusters,
     filter_principles,
@@ -151,6 +153,13 @@ def test_improved_2_generates_from_disjoint_triplets_in_joint_prompts(orthogonal
     by_source = {p.source_id: p for p in result.proposals.items}
     for t in triplets:
         assert by_source[t.id].evidence.pair_ids == sorted(t.triplet)
+
+
+def test_triplet_selection_round_trips_through_strict_json(orthogonal):
+    config = IcaiConfig(method="icai_improved_2")
+    selection = select_triplets(orthogonal, HashEmbedder(), config)
+    stored = json.loads(json.dumps(selection.to_dict(), allow_nan=False))
+    assert TripletSelection.from_dict(stored) == selection
 
 
 def test_improved_2_accepts_named_encoders(orthogonal):
@@ -339,6 +348,7 @@ def test_config_validates_and_names_the_field():
 
 def test_result_round_trips_through_json(orthogonal):
     result = run_icai(orthogonal[:9], judge_model(ORTHOGONAL_RULES), HashEmbedder(), IcaiConfig())
-    again = IcaiResult.from_dict(result.to_dict())
+    stored = json.loads(json.dumps(result.to_dict(), allow_nan=False))  # what a JSON column holds
+    again = IcaiResult.from_dict(stored)
     assert again.to_dict() == result.to_dict()
     assert again.constitution.as_text() == result.constitution.as_text()

@@ -146,6 +146,14 @@ def test_malformed_answers_become_invalid_votes_and_are_recorded():
     assert table.n_pairs == 3
 
 
+def test_a_bare_list_in_rule_order_is_read_positionally():
+    model = ScriptedModel(lambda r: None, tamper=lambda r: '["neither", "BOTH"]')
+    out = vote(CAT_PAIRS[:1], CANDS, model, VoteConfig(seeds=1))
+    (call,) = out.calls
+    assert call.answers == ["neither", "both"]
+    assert "LLMOutputError" in call.error  # still recorded: the schema was not met
+
+
 def test_transport_failures_are_invalid_votes_not_exceptions():
     model = ScriptedModel(lambda r: None, tamper=lambda r: transport_error())
     out = vote(CAT_PAIRS, CANDS, model, VoteConfig(seeds=3))
