@@ -36,6 +36,7 @@ from gcai.constitutions.models import (
 )
 from gcai.constitutions.pipeline import RunInputs, Stage, StageError
 from gcai.core.llm.base import LLMCancelled, LLMTransportError
+from gcai.core.llm.cache import cache_key
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.types import Judgement, Pair, Preference, Statement
 
@@ -211,7 +212,17 @@ class _GuardedModel:
         return self.inner.complete(request)
 
     def complete_many(self, requests):
-        results = self.inner.complete_many(requests)
+        # Identical questions in one batch (duplicate pairs are common in real data) are
+        # asked once; the cache would only catch them after the first answer lands.
+        keys = [cache_key(self.name, r) for r in requests]
+        first: dict[str, int] = {}
+        unique = []
+        for request, key in zip(requests, keys, strict=True):
+            if key not in first:
+                first[key] = len(unique)
+                unique.append(request)
+        answered = self.inner.complete_many(unique)
+        results = [answered[first[key]] for key in keys]
         errors = [r.error for r in results if r.error is not None]
         if any(isinstance(e, LLMCancelled) for e in errors):
             raise RunCancelled()
