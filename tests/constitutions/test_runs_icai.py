@@ -92,7 +92,8 @@ def test_a_second_identical_run_makes_no_llm_calls(study, llm_server, icai_run):
     second = icai_run(study, seed=3)
     assert second.status == JobStatus.SUCCEEDED
     assert llm_server.chat_calls == calls_after_first
-    assert second.llm_calls == 0 and second.llm_cached_calls > 0
+    assert second.llm_calls == 0
+    assert second.llm_cached_calls > 0
     first_texts = list(Constitution.objects.get(run=first).items.values_list("text", flat=True))
     second_texts = list(Constitution.objects.get(run=second).items.values_list("text", flat=True))
     assert first_texts == second_texts  # seeded: same config, data and answers
