@@ -102,7 +102,14 @@ class IcaiCsvFormat(RecordFormat):
 
 # Keys our own ICAI export writes into each comparison's metadata to carry pair fields
 # the annotated-pairs format has no place for; they are restored on import.
-RESTORED_METADATA = ("split", "score_a", "score_b", "source_reason", "prompt_messages")
+RESTORED_METADATA = (
+    "split",
+    "score_a",
+    "score_b",
+    "source_reason",
+    "prompt_messages",
+    "external_id",
+)
 
 
 @register
@@ -207,9 +214,11 @@ def _comparison_row(
             k: v for k, v in annotation.items() if k not in ("pref", "reason", "no_pref_reason")
         }
         meta = {**extra}
-        if isinstance(info, dict):
+        # Keep what tells a principle or a model apart from a person; a human
+        # annotator's id already says everything the platform needs.
+        if isinstance(info, dict) and info.get("type") != "human":
             for key in ("type", "name", "description"):
-                if info.get(key):
+                if info.get(key) and not (key == "name" and info[key] == annotator_id):
                     meta[f"annotator_{key}"] = info[key]
         reason = annotation.get("reason") or ""
         if not isinstance(reason, str):
@@ -231,7 +240,8 @@ def _comparison_row(
     if skipped:
         pair_metadata["icai_annotations_without_preference"] = skipped
     prompt_messages = restored.get("prompt_messages")
-    external_id = comparison.get("id")
+    # Our export must give every comparison an id; a pair that had none says so here.
+    external_id = restored.get("external_id", comparison.get("id"))
     return PairRow(
         line=index,
         external_id="" if external_id is None else str(external_id)[:200],
