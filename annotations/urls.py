@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from annotations import views
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("studies/<int:study_id>/", views.study_detail, name="study_detail"),
     path("studies/<int:study_id>/edit/", views.study_edit, name="study_edit"),
     path("studies/<int:study_id>/members/", views.membership_add, name="membership_add"),
+    path("", include("annotations.io_urls")),
 ]

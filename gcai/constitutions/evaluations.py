@@ -37,6 +37,7 @@ from gcai.core.evaluate import (
     EvalConfig,
     EvalMetrics,
     PairJudgement,
+    compare_judgements,
     compute_metrics,
     judge_pairs,
     orthogonal_constitution,
@@ -123,7 +124,9 @@ def _clean_texts(texts: Iterable[str] | str | None) -> list[str]:
     if texts is None:
         return []
     if isinstance(texts, str):
-        return principle_texts(texts) or []
+        # One per line, as in the orthogonal default file: "#" lines are comments.
+        lines = [ln for ln in texts.splitlines() if not ln.lstrip().startswith("#")]
+        return principle_texts("\n".join(lines)) or []
     return [" ".join(str(t).split()) for t in texts if str(t).strip()]
 
 
@@ -780,3 +783,181 @@ def evaluation_metrics(evaluation: Evaluation) -> EvalMetrics | None:
     """The stored metrics as the core dataclass (None until the evaluation succeeded)."""
     data = _metrics_of(evaluation)
     return EvalMetrics.from_dict(data) if data else None
+
+
+def evaluation_status(evaluation: Evaluation) -> dict[str, Any]:
+    """What the progress display polls: status, stage, progress and LLM usage."""
+    return {
+        "id": evaluation.pk,
+        "status": evaluation.status,
+        "status_display": evaluation.get_status_display(),
+        "is_active": evaluation.is_active,
+        "cancel_requested": evaluation.cancel_requested,
+        "stage": evaluation.stage,
+        "progress_done": evaluation.progress_done,
+        "progress_total": evaluation.progress_total,
+        "percent": evaluation.progress_percent,
+        "error": evaluation.error,
+        "llm_model": evaluation.llm_model,
+        "llm_calls": evaluation.llm_calls,
+        "llm_cached_calls": evaluation.llm_cached_calls,
+        "llm_errors": evaluation.llm_errors,
+        "prompt_tokens": evaluation.prompt_tokens,
+        "completion_tokens": evaluation.completion_tokens,
+        "cost_usd": float(evaluation.cost_usd),
+        "started_at": evaluation.started_at.isoformat() if evaluation.started_at else None,
+        "finished_at": evaluation.finished_at.isoformat() if evaluation.finished_at else None,
+    }
+
+
+def evaluation_describe(evaluation: Evaluation) -> dict[str, Any]:
+    """The evaluation's identity and settings, without the per-pair data."""
+    config = evaluation.config if "config" in evaluation.__dict__ else {}
+    return {
+        "id": evaluation.pk,
+        "study": evaluation.study_id,
+        "target": target_label(evaluation),
+        "kind": evaluation.kind,
+        "constitution": evaluation.constitution_id,
+        "split": evaluation.split,
+        "held_out": evaluation.split == Split.TEST,
+        "comparison_group": evaluation.comparison_group,
+        "seed": evaluation.seed,
+        "created_at": evaluation.created_at.isoformat(),
+        "settings": {k: v for k, v in config.items() if k != "labels"},
+    }
+
+
+def evaluation_export_document(*, evaluation: Evaluation) -> dict[str, Any]:
+    """Everything about one evaluation as one JSON document (the JSON export)."""
+    return {
+        "evaluation": evaluation_describe(evaluation),
+        "status": evaluation_status(evaluation),
+        "results": {k: v for k, v in (evaluation.results or {}).items() if k != "batches"},
+    }
+
+
+PAIR_CSV_HEADER = (
+    "pair_id",
+    "external_id",
+    "dataset",
+    "human",
+    "judge_as_shown",
+    "judge_swapped",
+    "verdict",
+    "agrees",
+    "principles_applied",
+    "decisive",
+    "errors",
+)
+
+
+def evaluation_pair_rows(*, evaluation: Evaluation) -> list[list[Any]]:
+    """Per-pair judgements for the CSV export (one query for the pairs' names)."""
+    judgements = (evaluation.results or {}).get("judgements") or []
+    ids = [int(j["pair_id"]) for j in judgements if str(j["pair_id"]).isdigit()]
+    names = {
+        pk: (external_id, dataset)
+        for pk, external_id, dataset in PreferencePair.objects.filter(pk__in=ids).values_list(
+            "pk", "external_id", "dataset__name"
+        )
+    }
+    rows = []
+    for j in judgements:
+        pk = int(j["pair_id"]) if str(j["pair_id"]).isdigit() else None
+        external_id, dataset = names.get(pk, ("", "")) if pk is not None else ("", "")
+        votes = j.get("principle_votes") or {}
+        scored = j["human"] in ("a", "b") and j["final"] != "error"
+        rows.append(
+            [
+                j["pair_id"],
+                external_id,
+                dataset,
+                j["human"],
+                j["original"] or "",
+                j["swapped"] or "",
+                j["final"],
+                ("1" if j["final"] == j["human"] else "0") if scored else "",
+                " ".join(
+                    f"{n}:{side}" for n, side in sorted(votes.items(), key=lambda kv: int(kv[0]))
+                ),
+                " ".join(str(d) for d in j.get("decisive") or []),
+                " | ".join([*j.get("errors", []), *j.get("analysis_errors", [])]),
+            ]
+        )
+    return rows
+
+
+def comparison_csv_rows(evaluations: Sequence[Evaluation]) -> list[list[Any]]:
+    """The report table with every interval bound, one row per evaluation, header first."""
+    header = ["evaluation", "target", "kind", "split", "status", "n_pairs", "n_scored", "n_ties"]
+    header += ["n_errors"]
+    for key, _ in (*METRIC_COLUMNS, ("accuracy_per_order", "")):
+        header += [key, f"{key}_lo", f"{key}_hi"]
+    header += ["similarity_mean", "similarity_padded", "similarity_reference"]
+    rows: list[list[Any]] = [header]
+    for evaluation in evaluations:
+        row = evaluation_row(evaluation)
+        metrics = row["metrics"] or {}
+        line = [row["id"], row["target"], row["kind"], row["split"], row["status"]]
+        line += [metrics.get(k, "") for k in ("n_pairs", "n_scored", "n_ties", "n_errors")]
+        for key, _ in (*METRIC_COLUMNS, ("accuracy_per_order", "")):
+            est = metrics.get(key) or {}
+            line += [_num(est.get("value")), _num(est.get("lo")), _num(est.get("hi"))]
+        line += [
+            _num(row["similarity"]),
+            _num(row["similarity_padded"]),
+            _num(row["similarity_reference"]),
+        ]
+        rows.append(line)
+    return rows
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{float(value):.6f}"
+
+
+def comparison_differences(
+    evaluations: Sequence[Evaluation], *, score: str = "strict"
+) -> list[dict[str, Any]]:
+    """Paired accuracy differences: each evaluated constitution minus each baseline.
+
+    Judged on the same pairs, the paired bootstrap interval is much narrower than
+    comparing two separate intervals. Loads the judgements (one query).
+    """
+    done = [e for e in evaluations if e.status == JobStatus.SUCCEEDED]
+    if len(done) < 2:
+        return []
+    judgements = {
+        pk: [PairJudgement.from_dict(j) for j in (data or [])]
+        for pk, data in Evaluation.objects.filter(pk__in=[e.pk for e in done])
+        .annotate(judgements=KeyTransform("judgements", "results"))
+        .values_list("pk", "judgements")
+    }
+    subjects = [e for e in done if e.kind == EvaluationKind.CONSTITUTION]
+    baselines = [e for e in done if e.kind != EvaluationKind.CONSTITUTION]
+    out = []
+    for i, first in enumerate(subjects):
+        # Constitutions (GCAI vs ICAI) are compared with each other, then with the baselines.
+        for second in [*subjects[i + 1 :], *baselines]:
+            est = compare_judgements(judgements[first.pk], judgements[second.pk], score=score)
+            out.append(
+                {
+                    "first": target_label(first),
+                    "second": target_label(second),
+                    "first_id": first.pk,
+                    "second_id": second.pk,
+                    "estimate": est.to_dict(),
+                    "text": _signed(est.to_dict()),
+                }
+            )
+    return out
+
+
+def _signed(estimate: dict[str, Any]) -> str:
+    if estimate.get("value") is None:
+        return "-"
+    return (
+        f"{100 * estimate['value']:+.1f} pts "
+        f"[{100 * estimate['lo']:+.1f}, {100 * estimate['hi']:+.1f}]"
+    )
