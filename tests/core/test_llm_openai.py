@@ -188,6 +188,16 @@ def test_max_tokens_becomes_max_completion_tokens_when_the_model_asks(server, ma
     assert model.output_mode is OutputMode.JSON_SCHEMA
 
 
+def test_a_crashing_responder_shows_up_as_a_server_error(server, make_model):
+    def broken(req):
+        raise KeyError("oops")
+
+    server.responder = broken
+    with pytest.raises(LLMTransportError, match="oops"):
+        make_model(retry_policy=RetryPolicy(max_retries=0)).complete(ask())
+    assert isinstance(server.errors[0], KeyError)
+
+
 # -- output faults ----------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ import re
 import struct
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -237,6 +238,7 @@ class _State:
     embedding_dim: int
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[RecordedRequest] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -294,6 +296,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._chat(body, fault)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout test); nothing to answer
+        except Exception as exc:
+            # A bug in a test's responder: keep it visible instead of a bare dropped
+            # connection, and let the test inspect it through `server.errors`.
+            traceback.print_exc()
+            with state.lock:
+                state.errors.append(exc)
+            self._send_json(500, _error(f"responder raised {exc!r}", "server_error"))
         finally:
             with state.lock:
                 state.in_flight -= 1
@@ -580,6 +589,12 @@ class FakeOpenAIServer:
         return len(self.bodies("embeddings"))
 
     @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions raised by the responder (each was answered with HTTP 500)."""
+        with self._state.lock:
+            return list(self._state.errors)
+
+    @property
     def max_in_flight(self) -> int:
         """Most requests the server was handling at the same moment."""
         return self._state.max_in_flight
@@ -589,6 +604,7 @@ class FakeOpenAIServer:
         with self._state.lock:
             self._state.requests.clear()
             self._state.faults.clear()
+            self._state.errors.clear()
             self._state.max_in_flight = self._state.in_flight
 
 
