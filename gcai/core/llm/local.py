@@ -192,7 +192,9 @@ class LocalChatModel:
 
     def _generate(self, request: ChatRequest, usage: Usage) -> ChatResult:
         llm, lock = _load(self.model_path, self.n_ctx, self.n_threads)
-        max_tokens = request.max_tokens or self.default_max_tokens
+        # Half the window at most, so an over-generous max_tokens cannot squeeze the
+        # prompt out of the context entirely.
+        max_tokens = min(request.max_tokens or self.default_max_tokens, self.n_ctx // 2)
         messages = canonical_messages(request.messages)
         schema = request.schema
         if schema is not None:
