@@ -23,6 +23,12 @@ PUBLIC: dict[str, str] = {
     "api_token": "token endpoint (credentials required)",
     "api_schema": "OpenAPI schema",
     "api_docs": "API documentation",
+    "participant_entry": "participant entry link; study's shared entry token, no data shown",
+    "participant_consent": "participant page; who they are comes only from their session",
+    "participant_statements": "participant page; who they are comes only from their session",
+    "participant_done": "participant page; who they are comes only from their session",
+    "participant_finish": "Prolific completion redirect; participant from their session",
+    "api_participant_statements": "participant API; session-identified, CSRF, throttled",
 }
 
 # Routes for any logged-in user that are not about one study (list only own data).
