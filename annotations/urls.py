@@ -9,4 +9,5 @@ urlpatterns = [
     path("studies/<int:study_id>/edit/", views.study_edit, name="study_edit"),
     path("studies/<int:study_id>/members/", views.membership_add, name="membership_add"),
     path("", include("annotations.io_urls")),
+    path("", include("annotations.annotate_urls")),
 ]

@@ -1,0 +1,34 @@
+from django.urls import path
+
+from annotations import views_annotate, views_moderation, views_participant
+
+urlpatterns = [
+    path(
+        "studies/<int:study_id>/annotate/",
+        views_annotate.AnnotateView.as_view(),
+        name="annotate",
+    ),
+    path(
+        "studies/<int:study_id>/moderation/",
+        views_moderation.moderation_queue,
+        name="moderation_queue",
+    ),
+    # Participants: the URL holds the study's shared entry token, never who they are.
+    path("p/<str:entry_token>/", views_participant.participant_entry, name="participant_entry"),
+    path(
+        "p/<str:entry_token>/consent/",
+        views_participant.participant_consent_page,
+        name="participant_consent",
+    ),
+    path(
+        "p/<str:entry_token>/statements/",
+        views_participant.participant_statements_page,
+        name="participant_statements",
+    ),
+    path("p/<str:entry_token>/done/", views_participant.participant_done, name="participant_done"),
+    path(
+        "p/<str:entry_token>/finish/",
+        views_participant.participant_finish,
+        name="participant_finish",
+    ),
+]

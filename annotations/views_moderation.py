@@ -1,0 +1,75 @@
+"""Researcher page: the moderation queue for participants' value statements."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from annotations.access import study_for
+from annotations.api_annotate import statement_queryset
+from annotations.models import Moderation
+from annotations.statements import StatementError, statements_moderate
+
+PAGE_SIZE = 50
+_VERBS = {
+    Moderation.APPROVED: "approved",
+    Moderation.REJECTED: "rejected",
+    Moderation.PENDING: "returned to pending",
+}
+
+
+def _parse_action(post) -> tuple[str, list[str]]:
+    """Row buttons send ``approved:<id>``; bulk buttons send ``approved`` plus ticked ids."""
+    action = post.get("action", "")
+    state, _, single = action.partition(":")
+    ids = [single] if single else post.getlist("ids")
+    return state, ids
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def moderation_queue(request, study_id: int):
+    study = study_for(request.user, study_id)
+    state = request.GET.get("state", Moderation.PENDING)
+    if state not in [*Moderation.values, "all"]:
+        state = Moderation.PENDING
+    if request.method == "POST":
+        moderation, ids = _parse_action(request.POST)
+        try:
+            n = statements_moderate(
+                study=study, statement_ids=ids, moderation=moderation, user=request.user
+            )
+        except StatementError as exc:
+            messages.error(request, exc.message)
+        else:
+            noun = "statement" if n == 1 else "statements"
+            messages.success(request, f"{n} {noun} {_VERBS[moderation]}.")
+        query = urlencode({"state": state, "page": request.GET.get("page", "1")})
+        return redirect(f"{reverse('moderation_queue', args=[study.pk])}?{query}")
+
+    counts = study.statements.aggregate(
+        pending=Count("id", filter=Q(moderation=Moderation.PENDING)),
+        approved=Count("id", filter=Q(moderation=Moderation.APPROVED)),
+        rejected=Count("id", filter=Q(moderation=Moderation.REJECTED)),
+        all=Count("id"),
+    )
+    qs = statement_queryset(study=study, moderation=None if state == "all" else state)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    tabs = [
+        {"state": key, "label": label, "count": counts[key]}
+        for key, label in [
+            (Moderation.PENDING, "Pending"),
+            (Moderation.APPROVED, "Approved"),
+            (Moderation.REJECTED, "Rejected"),
+            ("all", "All"),
+        ]
+    ]
+    context = {"study": study, "page": page, "state": state, "tabs": tabs}
+    return render(request, "annotations/moderation.html", context)
