@@ -5,10 +5,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods
 
 from annotations import selectors, services
-from annotations.access import studies_for, study_for
+from annotations.access import has_role, studies_for, study_for
+from annotations.dashboard import study_dashboard
 from annotations.forms import MembershipForm, StudyForm
 from annotations.models import Role
 
@@ -56,15 +58,32 @@ def study_edit(request, study_id: int):
     return render(request, "annotations/study_form.html", {"form": form, "study": study})
 
 
+def _url_or_empty(name: str, *args) -> str:
+    """Reverse ``name`` if that page exists in this installation (pages of other
+    sections are optional), else ""."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
 @login_required
 def study_detail(request, study_id: int):
+    """The study dashboard: progress, agreement, moderation state, invite links."""
     study = study_for(request.user, study_id)
+    entry_url = request.build_absolute_uri(reverse("participant_entry", args=[study.entry_token]))
     context = {
         "study": study,
         "overview": selectors.study_overview(study=study),
+        "dashboard": study_dashboard(study=study),
         "memberships": study.memberships.select_related("user").order_by("role", "user__username"),
         "membership_form": MembershipForm(),
         "datasets": study.datasets.all(),
+        "data_url": _url_or_empty("study_data", study.pk),
+        "is_annotator": has_role(request.user, study, Role.ANNOTATOR),
+        "entry_url": entry_url,
+        "prolific_url": entry_url
+        + "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}",
     }
     return render(request, "annotations/study_detail.html", context)
 
