@@ -1,0 +1,128 @@
+"""CSV exports of survey results and raw data (researchers only).
+
+Results come in long format (section, item, metric, value) so every number on the
+results page is in the file and new metrics never break a reader's column layout.
+Raw answers keep both the stored constitution-term choice and the screen side the
+participant actually clicked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from surveys.models import Answer, PrincipleRating, Survey
+from surveys.results import SurveyResults
+from surveys.services import choice_to_side
+
+RESULTS_HEADER = ["section", "item", "metric", "value"]
+ANSWERS_HEADER = [
+    "response",
+    "participant",
+    "prolific_pid",
+    "status",
+    "attention_passed",
+    "a_on_left",
+    "question_position",
+    "question_key",
+    "question_kind",
+    "choice",
+    "screen_side",
+    "chose_left",
+    "comment",
+    "answered_at",
+]
+RATINGS_HEADER = [
+    "response",
+    "participant",
+    "status",
+    "constitution",
+    "principle_position",
+    "shown_number",
+    "rating",
+    "principle_text",
+]
+
+
+def safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in free text (a comment starting with "=" would
+    otherwise run as a formula when the researcher opens the file)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def results_rows(*, survey: Survey, results: SurveyResults) -> Iterator[list[Any]]:
+    """Every number of ``results`` as (section, item, metric, value) rows."""
+    data = results.to_dict()
+    yield ["survey", survey.title, "constitution_a", survey.constitution_a.title]
+    yield ["survey", survey.title, "constitution_b", survey.constitution_b.title]
+    yield ["survey", survey.title, "ties_in_share", data["ties_in_share"]]
+    for metric, value in data["counts"].items():
+        yield ["responses", "all", metric, value]
+    for q in data["questions"]:
+        for metric, value in q.items():
+            if metric not in ("key", "text"):
+                yield ["question", q["key"], metric, value]
+    if data["side_bias"]:
+        for metric, value in data["side_bias"].items():
+            yield ["side_bias", "decisive_answers", metric, value]
+    for r in data["ratings"]:
+        item = f"{r['side']}{r['position']}"
+        for metric in ("n", "mean", "sd", "lo", "hi"):
+            yield ["principle_rating", item, metric, r[metric]]
+        yield ["principle_rating", item, "text", safe_cell(r["text"])]
+    for side, r in data["constitution_ratings"].items():
+        for metric in ("n", "mean", "sd", "lo", "hi"):
+            yield ["constitution_rating", side, metric, r[metric]]
+
+
+def answer_rows(*, survey: Survey) -> Iterator[list[Any]]:
+    """One row per stored answer, including screened-out and unfinished responses."""
+    answers = (
+        Answer.objects.filter(response__survey=survey)
+        .select_related("response__participant", "question")
+        .order_by("response_id", "question__position")
+    )
+    for a in answers.iterator(chunk_size=2000):
+        r = a.response
+        yield [
+            r.pk,
+            r.participant.pseudonym,
+            r.participant.prolific_pid,
+            r.status,
+            r.attention_passed,
+            r.a_on_left,
+            a.question.position,
+            a.question.key,
+            a.question.kind,
+            a.choice,
+            choice_to_side(choice=a.choice, a_on_left=r.a_on_left),
+            a.chose_left,
+            safe_cell(a.comment),
+            a.created_at.isoformat(),
+        ]
+
+
+def rating_rows(*, survey: Survey) -> Iterator[list[Any]]:
+    """One row per principle rating, with the number it had on the participant's screen."""
+    ratings = (
+        PrincipleRating.objects.filter(response__survey=survey)
+        .select_related("response__participant", "item")
+        .order_by("response_id", "item__constitution_id", "item__position")
+    )
+    for rating in ratings.iterator(chunk_size=2000):
+        r = rating.response
+        order = list(r.principle_order)
+        shown = order.index(rating.item_id) + 1 if rating.item_id in order else None
+        side = "a" if rating.item.constitution_id == survey.constitution_a_id else "b"
+        yield [
+            r.pk,
+            r.participant.pseudonym,
+            r.status,
+            side,
+            rating.item.position,
+            shown,
+            rating.rating,
+            safe_cell(rating.item.text),
+        ]
