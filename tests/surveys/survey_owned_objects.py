@@ -35,6 +35,10 @@ for _name in (
     "survey_results_csv",
     "survey_answers_csv",
     "survey_ratings_csv",
+    "api_survey_detail",
+    "api_survey_status",
+    "api_survey_responses",
+    "api_survey_results",
 ):
     entry_points.register(_name)(_survey_kwargs)
 
@@ -50,5 +54,11 @@ for _name in (
     "survey_participant_ratings",
     "survey_participant_done",
     "survey_participant_ended",
+    "api_survey_participant_state",
+    "api_survey_participant_enter",
+    "api_survey_participant_consent",
+    "api_survey_participant_instructions",
+    "api_survey_participant_answers",
+    "api_survey_participant_ratings",
 ):
     entry_points.PUBLIC[_name] = _PARTICIPANT
