@@ -507,9 +507,11 @@ def evaluation_batch(evaluation_id: int, batch: int, *, join: bool = True) -> st
     try:
         pairs = _batch_pairs(evaluation, batch)
         config = EvalConfig.from_dict(evaluation.config.get("eval", {}))
-        judgements = judge_pairs(
-            _judge(meter, evaluation_id), evaluation.config.get("principles"), pairs, config
-        )
+        judge = _judge(meter, evaluation_id)
+        if judge.name != evaluation.llm_model:
+            # The worker's configuration decides which model judges; record it.
+            Evaluation.objects.filter(pk=evaluation_id).update(llm_model=judge.name[:200])
+        judgements = judge_pairs(judge, evaluation.config.get("principles"), pairs, config)
     except (_Cancelled, LLMCancelled):
         _record_usage(evaluation_id, meter)
         _end(evaluation_id, JobStatus.CANCELLED)
@@ -672,17 +674,24 @@ def evaluations_for_study(*, study: Study) -> QuerySet[Evaluation]:
     )
 
 
+_KIND_ORDER = {
+    EvaluationKind.CONSTITUTION: 0,
+    EvaluationKind.NO_CONSTITUTION: 1,
+    EvaluationKind.ORTHOGONAL: 2,
+}
+
+
+def comparison_order(evaluation: Evaluation) -> tuple[int, int]:
+    """Sort key inside a comparison: constitutions as chosen, then the two baselines."""
+    return (_KIND_ORDER.get(evaluation.kind, 9), evaluation.pk)
+
+
 def evaluations_in_group(*, study: Study, group: str) -> list[Evaluation]:
     """The evaluations of one comparison: constitutions first, then the baselines."""
-    order = {
-        EvaluationKind.CONSTITUTION: 0,
-        EvaluationKind.NO_CONSTITUTION: 1,
-        EvaluationKind.ORTHOGONAL: 2,
-    }
     rows = list(
         evaluations_summarised(Evaluation.objects.filter(study=study, comparison_group=group))
     )
-    return sorted(rows, key=lambda e: (order.get(e.kind, 9), target_label(e), e.pk))
+    return sorted(rows, key=comparison_order)
 
 
 def _metrics_of(evaluation: Evaluation) -> dict[str, Any] | None:
@@ -716,6 +725,10 @@ def format_estimate(estimate: dict[str, Any] | None, *, percent: bool = True) ->
     return text
 
 
+def _point(estimate: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {"value": estimate.get("value")} if estimate else None
+
+
 def evaluation_row(evaluation: Evaluation) -> dict[str, Any]:
     """One row of the report table: what was evaluated, on what, and every metric."""
     metrics = _metrics_of(evaluation)
@@ -729,6 +742,9 @@ def evaluation_row(evaluation: Evaluation) -> dict[str, Any]:
                 "title": title,
                 "estimate": estimate,
                 "text": format_estimate(estimate, percent=key != "kappa"),
+                # The same split in two for narrow table cells.
+                "value": format_estimate(_point(estimate), percent=key != "kappa"),
+                "interval": format_estimate(estimate, percent=key != "kappa").partition(" ")[2],
             }
         )
     return {
