@@ -203,19 +203,24 @@ def _rating_result(side: str, position: int, text: str, values: list[float]) -> 
     return RatingResult(side, position, text, m.n, m.mean, m.sd, m.lo, m.hi)
 
 
+def response_counts(*, survey: Survey) -> ResponseCounts:
+    """Responses by status, in one query."""
+    row = SurveyResponse.objects.filter(survey=survey).aggregate(
+        started=Count("pk"),
+        completed=Count("pk", filter=Q(status=ResponseStatus.COMPLETED)),
+        screened_out=Count("pk", filter=Q(status=ResponseStatus.SCREENED_OUT)),
+        in_progress=Count("pk", filter=Q(status=ResponseStatus.IN_PROGRESS)),
+    )
+    return ResponseCounts(**row)
+
+
 def survey_results_compute(*, survey: Survey) -> SurveyResults:
     """All result numbers of ``survey`` as they stand now (live while it runs).
 
     A fixed number of queries (counts, answers grouped by question and choice, side
     counts, questions, and two for ratings) whatever the number of responses.
     """
-    counts_row = SurveyResponse.objects.filter(survey=survey).aggregate(
-        started=Count("pk"),
-        completed=Count("pk", filter=Q(status=ResponseStatus.COMPLETED)),
-        screened_out=Count("pk", filter=Q(status=ResponseStatus.SCREENED_OUT)),
-        in_progress=Count("pk", filter=Q(status=ResponseStatus.IN_PROGRESS)),
-    )
-    counts = ResponseCounts(**counts_row)
+    counts = response_counts(survey=survey)
     counted = Answer.objects.filter(
         response__survey=survey,
         response__status=ResponseStatus.COMPLETED,

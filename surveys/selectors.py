@@ -16,7 +16,6 @@ from annotations.models import Participant, Study
 from gcai.constitutions.models import Constitution, ConstitutionPrinciple, ConstitutionStatus
 from surveys.models import (
     Answer,
-    QuestionKind,
     ResponseStatus,
     Survey,
     SurveyQuestion,
@@ -100,6 +99,7 @@ def participant_returning(
 
 
 def response_for_participant(*, survey: Survey, participant: Participant) -> SurveyResponse | None:
+    """The participant's one response to ``survey`` (None before they consent)."""
     return SurveyResponse.objects.filter(survey=survey, participant=participant).first()
 
 
@@ -208,8 +208,5 @@ def response_list_for_survey(*, survey: Survey) -> QuerySet[SurveyResponse]:
 
 
 def survey_questions(*, survey: Survey) -> list[SurveyQuestion]:
+    """All questions, attention checks included, in the order participants see them."""
     return list(survey.questions.order_by("position"))
-
-
-def survey_has_attention_check(*, survey: Survey) -> bool:
-    return survey.questions.filter(kind=QuestionKind.ATTENTION).exists()

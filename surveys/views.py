@@ -19,7 +19,7 @@ from annotations.access import study_for
 from surveys import charts, exports, selectors, services
 from surveys.forms import SurveyForm
 from surveys.models import Survey, SurveyStatus
-from surveys.results import survey_results_compute
+from surveys.results import response_counts, survey_results_compute
 
 
 def _survey(request, study_id: int, survey_id: int) -> Survey:
@@ -120,16 +120,16 @@ def survey_edit(request, study_id: int, survey_id: int):
 @login_required
 def survey_detail(request, study_id: int, survey_id: int):
     survey = _survey(request, study_id, survey_id)
-    results = survey_results_compute(survey=survey)
+    counts = response_counts(survey=survey)
     context = {
         "study": survey.study,
         "survey": survey,
         "questions": selectors.survey_questions(survey=survey),
-        "counts": results.counts,
+        "counts": counts,
         "entry_url": entry_url(request, survey),
         "prolific_url": prolific_url(request, survey),
         "choices": services.screen_sides(survey.choices()),
-        "editable": survey.status == SurveyStatus.DRAFT and results.counts.started == 0,
+        "editable": survey.status == SurveyStatus.DRAFT and counts.started == 0,
     }
     return render(request, "surveys/survey_detail.html", context)
 
