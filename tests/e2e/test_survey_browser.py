@@ -2,16 +2,14 @@
 attention check and is sent back with the completion code, the other fails it and is
 sent back with the screen-out code; the researcher's results page counts both.
 
-Chromium (Debian package) driven by Playwright against pytest-django's live server.
-Prolific is never reached: requests to it are answered by a stub, and any other
-non-local request is aborted.
+Chromium (Debian package) driven by Playwright against pytest-django's live server
+(fixtures in tests/e2e/conftest.py). Prolific is never reached: requests to it are
+answered by a stub, and any other non-local request is aborted.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -19,53 +17,30 @@ from django.urls import reverse
 
 from annotations.models import Role
 from surveys.models import ResponseStatus, SurveyResponse
+from tests.e2e.conftest import browser_context
 from tests.factories import MembershipFactory, StudyFactory, UserFactory
 from tests.surveys.factories import open_survey
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 PROLIFIC = "https://app.prolific.com/"
 
 
-@pytest.fixture
-def survey_browser(monkeypatch):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make browser)")
-    from playwright.sync_api import sync_playwright
+def _participant_page(chromium, base_url: str, landed: list[str]):
+    """A fresh browser (own cookies) that stays local; Prolific answers with a stub."""
+    context = browser_context(chromium, base_url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
 
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
-    # makes between browser steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    def prolific(route):
+        landed.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<h1>Prolific stub</h1>")
+
+    page.route(f"{PROLIFIC}**", prolific)
+    return context, page
 
 
-def _new_participant_page(browser, live_server_url: str, landed: list[str]):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-
-    def route(r):
-        target = r.request.url
-        if target.startswith(PROLIFIC):
-            landed.append(target)
-            r.fulfill(status=200, content_type="text/html", body="<h1>Prolific stub</h1>")
-        elif target.startswith(live_server_url):
-            r.continue_()
-        else:
-            r.abort()
-
-    context.route("**/*", route)
-    return context, context.new_page()
-
-
-def _take_survey(page, *, entry_url: str, pid: str, pass_check: bool, shot: str) -> None:
+def _take_survey(page, screenshot, *, entry_url: str, pid: str, pass_check: bool) -> None:
     page.goto(f"{entry_url}?PROLIFIC_PID={pid}&STUDY_ID=E2ESTUDY&SESSION_ID=E2E{pid}")
     page.get_by_role("button", name="I agree and want to take part").click()
     page.get_by_role("heading", name="Instructions").wait_for()
@@ -87,7 +62,7 @@ def _take_survey(page, *, entry_url: str, pid: str, pass_check: bool, shot: str)
             pick = "Constitution 1" if i % 2 == 0 else "Both equally"
         question.get_by_label(pick, exact=True).check()
     questions.nth(0).get_by_label("Comment (optional)").fill("Clearer about harms.")
-    page.screenshot(path=str(SCREENSHOTS / f"{shot}-questions.png"), full_page=True)
+    screenshot(page, f"{pid}-questions")
     page.get_by_role("button", name="Submit answers").click()
 
     if pass_check:
@@ -95,13 +70,13 @@ def _take_survey(page, *, entry_url: str, pid: str, pass_check: bool, shot: str)
         ratings = page.locator("fieldset.question")
         for i in range(ratings.count()):
             ratings.nth(i).get_by_label("Agree", exact=True).check()
-        page.screenshot(path=str(SCREENSHOTS / f"{shot}-ratings.png"), full_page=True)
+        screenshot(page, f"{pid}-ratings")
         page.get_by_role("button", name="Finish").click()
     page.wait_for_url(re.compile(r"^https://app\.prolific\.com/"))
 
 
 def test_participants_complete_or_are_screened_out_and_results_count_both(
-    live_server, survey_browser
+    live_server, chromium, screenshot
 ):
     study = StudyFactory(name="Browser study")
     researcher = UserFactory(username="e2e-owner")
@@ -111,17 +86,18 @@ def test_participants_complete_or_are_screened_out_and_results_count_both(
 
     # Participant 1 answers every question and passes the attention check.
     landed: list[str] = []
-    context, page = _new_participant_page(survey_browser, live_server.url, landed)
-    _take_survey(page, entry_url=entry_url, pid="E2EPASS01", pass_check=True, shot="survey-pass")
+    context, page = _participant_page(chromium, live_server.url, landed)
+    _take_survey(page, screenshot, entry_url=entry_url, pid="E2EPASS01", pass_check=True)
     assert parse_qs(urlparse(page.url).query) == {"cc": [survey.completion_code]}
     assert landed[-1] == page.url
     context.close()
 
     # Participant 2 fails the attention check.
     landed_2: list[str] = []
-    context, page = _new_participant_page(survey_browser, live_server.url, landed_2)
-    _take_survey(page, entry_url=entry_url, pid="E2EFAIL01", pass_check=False, shot="survey-fail")
+    context, page = _participant_page(chromium, live_server.url, landed_2)
+    _take_survey(page, screenshot, entry_url=entry_url, pid="E2EFAIL01", pass_check=False)
     assert parse_qs(urlparse(page.url).query) == {"cc": [survey.screenout_code]}
+    assert landed_2[-1] == page.url
     context.close()
 
     passed = SurveyResponse.objects.get(survey=survey, participant__prolific_pid="E2EPASS01")
@@ -133,7 +109,7 @@ def test_participants_complete_or_are_screened_out_and_results_count_both(
     assert passed.answers.get(question__key="moral_grounding").comment == "Clearer about harms."
 
     # The researcher logs in and reads the live results.
-    context = survey_browser.new_context(viewport={"width": 1280, "height": 1000})
+    context = browser_context(chromium, live_server.url)
     page = context.new_page()
     results_path = reverse("survey_results", args=[study.pk, survey.pk])
     page.goto(live_server.url + results_path)
@@ -149,6 +125,5 @@ def test_participants_complete_or_are_screened_out_and_results_count_both(
     cells = [c.inner_text() for c in first_row.locator("td").all()]
     assert sum(int(c) for c in cells[1:5]) == 1
     assert page.locator("svg.survey-chart").first.is_visible()
-    page.screenshot(path=str(SCREENSHOTS / "survey-results.png"), full_page=True)
+    assert screenshot(page, "results").exists()
     context.close()
-    assert os.path.exists(SCREENSHOTS / "survey-results.png")
