@@ -9,4 +9,8 @@ from typing import Any
 
 
 def make_owned_objects(study, researcher) -> dict[str, Any]:
-    return {"study": study, "researcher": researcher}
+    from tests.constitutions.constitutions_owned_objects import make_constitution_objects
+
+    owned: dict[str, Any] = {"study": study, "researcher": researcher}
+    owned.update(make_constitution_objects(study, researcher))
+    return owned
