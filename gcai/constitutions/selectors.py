@@ -700,10 +700,11 @@ def _decision_rows(
 
 
 def _filter_view(run: PipelineRun, view: StageView, page: int | None, status: str) -> None:
-    keys = ["table", "ranked", "dropped", "shortlist", "selected", "principles"]
+    # Only the table's rows: its per-pair outcomes grow with candidates x pairs.
+    keys = ["table__rows", "ranked", "dropped", "shortlist", "selected", "principles"]
     data = _artifact_keys(run, view.info.name, keys) or {}
     candidates = _candidate_texts(run, view.info.name)
-    table_rows = _vote_rows(data.get("table") or {}, candidates)
+    table_rows = _vote_rows({"rows": data.get("table__rows") or []}, candidates)
     selected = list(data.get("selected") or [])
     decisions = _decision_rows(
         table_rows, list(data.get("ranked") or []), dict(data.get("dropped") or {}), selected
@@ -729,7 +730,8 @@ def _filter_view(run: PipelineRun, view: StageView, page: int | None, status: st
 
 
 def _rank_view(run: PipelineRun, view: StageView, page: int | None, status: str) -> None:
-    data = _artifact_keys(run, view.info.name, ["stream", "ranked", "dropped", "table"]) or {}
+    keys = ["stream", "ranked", "dropped", "table__rows"]
+    data = _artifact_keys(run, view.info.name, keys) or {}
     candidates = _candidate_texts(run, view.info.name)
     ranked = [
         {
@@ -756,9 +758,9 @@ def _rank_view(run: PipelineRun, view: StageView, page: int | None, status: str)
         "dropped": len(dropped),
     }
     view.extra["dropped"] = dropped
-    table = data.get("table")
-    if table:
-        rows = _vote_rows(table, candidates)
+    table_rows = data.get("table__rows")
+    if table_rows is not None:
+        rows = _vote_rows({"rows": table_rows}, candidates)
         view.extra["rows"] = rows
         view.chart = vote_chart(
             rows,
