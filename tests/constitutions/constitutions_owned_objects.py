@@ -160,10 +160,19 @@ def _run(study, method: str, **fields: Any) -> PipelineRun:
 
 
 def build_icai_run(
-    study, data: dict[str, Any], *, text: str = "Select the response that is honest.", **fields
+    study,
+    data: dict[str, Any],
+    *,
+    text: str = "Select the response that is honest.",
+    method: str = Method.ICAI,
+    **fields,
 ) -> PipelineRun:
-    """A finished ICAI run with every stage stored and a draft constitution."""
-    run = _run(study, Method.ICAI, **fields)
+    """A finished ICAI run with every stage stored and a draft constitution.
+
+    ``method`` may name an improved variant; its stages are then listed by the pages
+    (improved 2 starts with a triplet stage, left unstored here).
+    """
+    run = _run(study, method, **fields)
     pairs = data["pairs"]
     run.training_pairs.set(pairs)
     ids = [str(p.pk) for p in pairs]

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from gcai.constitutions.models import JobStatus, Method, PipelineRun, StageArtifact
 from gcai.core.cluster import Evidence, Proposal, Proposals
+from gcai.core.icai import DiffCluster, TripletSelection
 from tests.constitutions.constitutions_owned_objects import (
     EVIL,
     build_gcai_run,
@@ -293,6 +294,24 @@ def test_run_page_shows_both_gcai_streams_and_the_merge_decisions(owner_client, 
     assert "Reason 0: it is honest." in html
     assert data["annotator"].username not in html
     assert data["annotator"].email not in html
+
+
+def test_run_page_shows_the_triplet_stage_of_improved_2(owner_client, study, data):
+    run = build_icai_run(study, data, method=Method.ICAI_IMPROVED_2)
+    ids = [str(p.pk) for p in data["pairs"]]
+    selection = TripletSelection(
+        [
+            DiffCluster("content", 0, 2.5, ids[:3], "selected", ids[:3]),
+            DiffCluster("content", 1, 1.1, ids[3:], "too_small"),
+        ],
+        n_pairs=4,
+    )
+    StageArtifact.objects.create(run=run, stage="triplets", data=selection.to_dict())
+    html = owner_client.get(_run_url(run)).content.decode()
+    assert "Cluster response differences, pick triplets" in html
+    assert "content-0" in html
+    assert "too_small" in html
+    assert ", ".join(ids[:3]) in html
 
 
 def test_run_page_escapes_principle_text_everywhere(owner_client, study, data):
