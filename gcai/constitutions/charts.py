@@ -29,7 +29,7 @@ PALETTE: dict[str, str] = {
     "for": "#1b7a3a",
     "against": "#b3261e",
     "abstain": "#8a939d",
-    "invalid": "#c88a00",
+    "invalid": "#a86f00",
     "accent": "#1f5fbf",
     "muted": "#555d66",
     "line": "#d5d9de",

@@ -35,7 +35,6 @@ from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
     Method,
-    Origin,
     PipelineRun,
     Principle,
     StageArtifact,
@@ -1232,13 +1231,6 @@ def constitution_versions_list(*, constitution: Constitution) -> list[Constituti
         lineage.append(by_id[pk])
         stack.extend(children.get(pk, []))
     return sorted(lineage, key=lambda c: (c.version, c.created_at, c.pk))
-
-
-def origin_label(origin: str) -> str:
-    try:
-        return Origin(origin).label
-    except ValueError:
-        return origin
 
 
 def stage_groups(*, views: Sequence[StageView], method: str) -> list[tuple[str, list[StageView]]]:

@@ -414,6 +414,16 @@ def test_run_page_caps_long_stages_and_links_to_the_full_listing(owner_client, s
     assert "Show all 120 (showing 10)" in html
 
 
+def test_run_page_queries_do_not_grow_with_the_stored_data(owner_client, study, data):
+    run = build_icai_run(study, data)
+    with CaptureQueriesContext(connection) as small:
+        assert owner_client.get(_run_url(run)).status_code == 200
+    _many_proposals(run, 120)
+    with CaptureQueriesContext(connection) as large:
+        assert owner_client.get(_run_url(run)).status_code == 200
+    assert len(large) <= len(small)
+
+
 def test_stage_page_paginates_and_filters_by_status(owner_client, study, data):
     run = build_icai_run(study, data)
     _many_proposals(run, 120)
