@@ -52,10 +52,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=3000, help="texts (default 3000)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
 
     texts = principle_texts(args.n)
-    inner = SentenceTransformerEmbedder(batch_size=args.batch_size)
+    inner = SentenceTransformerEmbedder(batch_size=args.batch_size, threads=args.threads)
 
     started = time.perf_counter()
     inner.embed(["warm-up"])  # loads torch and the weights
@@ -73,7 +74,10 @@ def main() -> int:
     import torch
 
     print(f"model               {inner.name} (bundled, offline), dim {cold.shape[1]}")
-    print(f"cpu threads         torch {torch.get_num_threads()}, machine {os.cpu_count()}")
+    print(
+        f"cpu threads         torch {torch.get_num_threads()}, machine {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"texts               {len(texts)} ({len(set(texts))} distinct), batch {args.batch_size}")
     print(f"model load          {load:.2f} s")
     print(f"cold pass           {cold_s:.2f} s  {len(texts) / cold_s:,.0f} texts/s")

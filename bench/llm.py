@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -78,7 +79,7 @@ def main() -> int:
     ideal = args.n * args.latency / args.concurrency
     failed = sum(not r.ok for r in first) + sum(not r.ok for r in second)
     snap = meter.snapshot()
-    print(f"requests            {args.n}")
+    print(f"requests            {args.n}   (machine load average {os.getloadavg()[0]:.1f})")
     print(f"server latency      {args.latency:.3f} s   concurrency {args.concurrency}")
     print(f"pass 1 calls        {calls}")
     print(f"pass 1 wall time    {wall:.2f} s")

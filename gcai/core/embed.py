@@ -120,7 +120,14 @@ class SentenceTransformerEmbedder:
         name: str | None = None,
         device: str = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
+        threads: int | None = None,
     ) -> None:
+        """``threads`` sets torch's intra-op thread count, process-wide, on first use.
+
+        On a machine shared by several busy worker processes, 1 thread per process is
+        often faster than torch's default of one per core (idle threads spin).
+        """
+        self.threads = threads
         self.model_path = Path(model_path) if model_path else bundled_minilm_path()
         self.name = name or (LOCAL_MODEL_NAME if model_path is None else self.model_path.name)
         self.device = device
@@ -135,6 +142,11 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``; returns (len(texts), 384) float32 unit rows."""
         model, lock = _load_sentence_transformer(self.model_path, self.device)
+        if self.threads:
+            import torch
+
+            if torch.get_num_threads() != self.threads:
+                torch.set_num_threads(self.threads)
         if not texts:
             return np.zeros((0, _dimension(model)), np.float32)
         with lock:  # one forward pass at a time; torch already uses every core
