@@ -12,10 +12,12 @@ from typing import Any
 
 from gcai.core.llm.base import ChatRequest
 from gcai.core.types import Message
-from tests.core.scripted import Judge
+from tests.core.scripted import Judge, tag
 
 
 def purpose_of(user: str) -> str:
+    if "<response_a>" in user and "<rules>" not in user:
+        return "evaluate.judge"
     if "<selected_response>" in user or "<sample>" in user:
         return "icai.generate"
     if "<rules>" in user:
@@ -48,6 +50,26 @@ def judge_responder(judge: Judge, tamper: Callable[[str, dict], Any] | None = No
             fault = tamper(purpose, request)
             if fault is not None:
                 return fault
+        if purpose == "evaluate.judge":
+            return evaluation_answer(judge, messages[-1].content, request)
         return judge.answer(ChatRequest(messages=messages, purpose=purpose))
 
     return respond
+
+
+def evaluation_answer(judge: Judge, user: str, request: dict) -> Any:
+    """A judge told a constitution follows the first of its principles that decides;
+    without a constitution it follows its own first deciding rule."""
+    a, b = tag(user, "response_a") or "", tag(user, "response_b") or ""
+    schema = (request.get("response_format") or {}).get("json_schema", {}).get("schema", {})
+    if "applicable" in str(schema):
+        return {"applicable": [], "decisive": 0}
+    constitution = tag(user, "constitution")
+    rules = judge.rules
+    if constitution is not None:
+        rules = [r for line in constitution.splitlines() if (r := judge.rule_for(line)) is not None]
+    for rule in rules:
+        verdict = rule.decide(a, b)
+        if verdict in ("A", "B"):
+            return {"choice": verdict}
+    return {"choice": "none"}
