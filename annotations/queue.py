@@ -127,22 +127,26 @@ def _finished_by_user(user: Any) -> QuerySet[PairAssignment]:
     )
 
 
-def _candidates(*, dataset: Dataset, user: Any, now: datetime) -> QuerySet[PreferencePair]:
-    """Pairs of ``dataset`` with a free slot that ``user`` may be handed, oldest first.
+def _full_pairs(*, dataset: Dataset, now: datetime) -> QuerySet[PairAssignment]:
+    """Ids of the pairs of ``dataset`` whose K slots are all taken (as a subquery).
 
-    The "full" set is an aggregate subquery that PostgreSQL hashes once per query, so the
-    cost grows with the number of assignments, not pairs x assignments.
+    An aggregate that PostgreSQL hashes once per query, so its cost grows with the
+    number of assignments rather than pairs x assignments.
     """
-    full = (
+    return (
         PairAssignment.objects.filter(_active_slots(now), pair__dataset_id=dataset.pk)
         .values("pair_id")
         .annotate(n=Count("id"))
         .filter(n__gte=dataset.annotation_overlap)
         .values("pair_id")
     )
+
+
+def _candidates(*, dataset: Dataset, user: Any, now: datetime) -> QuerySet[PreferencePair]:
+    """Pairs of ``dataset`` with a free slot that ``user`` may be handed, oldest first."""
     return (
         PreferencePair.objects.filter(dataset_id=dataset.pk)
-        .exclude(pk__in=full)
+        .exclude(pk__in=_full_pairs(dataset=dataset, now=now))
         .exclude(pk__in=_finished_by_user(user).values("pair_id"))
         .exclude(pk__in=Annotation.objects.filter(annotator=user).values("pair_id"))
         .order_by("id")
@@ -198,12 +202,10 @@ def pair_next_for_annotator(
         if current is not None:
             return current
 
-        # The person's own lapsed leases become "expired" so the record says what happened.
+        # The person's own lapsed leases (in any study) become "expired" so the record
+        # says what happened.
         PairAssignment.objects.filter(
-            annotator=user,
-            status=AssignmentStatus.LEASED,
-            lease_expires_at__lte=now,
-            pair__dataset__study=study,
+            annotator=user, status=AssignmentStatus.LEASED, lease_expires_at__lte=now
         ).update(status=AssignmentStatus.EXPIRED, finished_at=now)
 
         datasets = [dataset] if dataset is not None else list(study.datasets.order_by("id"))
@@ -241,10 +243,12 @@ def _lease(*, pair: PreferencePair, user: Any, now: datetime) -> PairAssignment:
         "finished_at": None,
         "note": "",
     }
-    # A lease of this person's that lapsed unused is renewed rather than duplicated.
-    assignment, _ = PairAssignment.objects.update_or_create(
-        pair=pair, annotator=user, defaults=fields
-    )
+    # A lease of this person's that lapsed unused is renewed rather than duplicated. No
+    # race here: the pair's row lock and the person's membership lock are both held.
+    if PairAssignment.objects.filter(pair=pair, annotator=user).update(**fields):
+        assignment = PairAssignment.objects.get(pair=pair, annotator=user)
+    else:
+        assignment = PairAssignment.objects.create(pair=pair, annotator=user, **fields)
     assignment.pair = pair
     return assignment
 
@@ -415,26 +419,46 @@ def assignment_flag(
 
 
 def annotation_progress(*, user: Any, study: Study, now: datetime | None = None) -> Progress:
-    """Where ``user`` stands in ``study``: done / in progress / still available / total."""
+    """Where ``user`` stands in ``study``: done / in progress / still available / total.
+
+    Counted without scanning every pair (this runs on every item): available = pairs -
+    full pairs - pairs this person already has (done, skipped, flagged or holding) that
+    are not full.
+    """
     now = _now(now)
-    mine = PairAssignment.objects.filter(annotator=user, pair__dataset__study=study).aggregate(
-        in_progress=Count("id", filter=Q(status=AssignmentStatus.LEASED, lease_expires_at__gt=now)),
-        skipped=Count("id", filter=Q(status=AssignmentStatus.SKIPPED)),
-        flagged=Count("id", filter=Q(status=AssignmentStatus.FLAGGED)),
+    rows = list(
+        PairAssignment.objects.filter(annotator=user, pair__dataset__study=study).values_list(
+            "pair_id", "pair__dataset_id", "status", "lease_expires_at"
+        )
     )
-    done = Annotation.objects.filter(annotator=user, pair__dataset__study=study).count()
-    holding = PairAssignment.objects.filter(
-        annotator=user, status=AssignmentStatus.LEASED, lease_expires_at__gt=now
-    ).values("pair_id")
-    available = 0
-    for ds in study.datasets.order_by("id"):
-        available += _candidates(dataset=ds, user=user, now=now).exclude(pk__in=holding).count()
-    total = PreferencePair.objects.filter(dataset__study=study).count()
+    annotated = list(
+        Annotation.objects.filter(annotator=user, pair__dataset__study=study).values_list(
+            "pair_id", "pair__dataset_id"
+        )
+    )
+    in_progress = sum(1 for _, _, st, exp in rows if st == AssignmentStatus.LEASED and exp > now)
+    skipped = sum(1 for _, _, st, _ in rows if st == AssignmentStatus.SKIPPED)
+    flagged = sum(1 for _, _, st, _ in rows if st == AssignmentStatus.FLAGGED)
+    taken = {AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED, AssignmentStatus.FLAGGED}
+    mine: dict[int, set[int]] = {}
+    for pair_id, dataset_id, status, expires in rows:
+        if status in taken or (status == AssignmentStatus.LEASED and expires > now):
+            mine.setdefault(dataset_id, set()).add(pair_id)
+    for pair_id, dataset_id in annotated:
+        mine.setdefault(dataset_id, set()).add(pair_id)
+
+    total = available = 0
+    for ds in study.datasets.annotate(n_pairs=Count("pairs")).order_by("id"):
+        full = _full_pairs(dataset=ds, now=now)
+        own = mine.get(ds.pk, set())
+        own_full = full.filter(pair_id__in=own).count() if own else 0
+        available += ds.n_pairs - full.count() - (len(own) - own_full)
+        total += ds.n_pairs
     return Progress(
-        done=done,
-        in_progress=mine["in_progress"],
-        skipped=mine["skipped"],
-        flagged=mine["flagged"],
-        available=available,
+        done=len(annotated),
+        in_progress=in_progress,
+        skipped=skipped,
+        flagged=flagged,
+        available=max(0, available),
         total=total,
     )

@@ -26,6 +26,7 @@ def _fast_passwords(settings):
     # Real password hashing costs ~0.5 s per user; these tests create dozens.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+
 REASON = "The first one answers the actual question."
 
 
@@ -333,3 +334,36 @@ def test_progress_counts_done_assigned_available_and_total(study, annotator, pai
         "total": 3,
         "percent": 33,
     }
+
+
+def test_progress_available_matches_what_the_queue_would_hand_out(study, dataset, settings):
+    dataset.annotation_overlap = 2
+    dataset.save()
+    for _ in range(6):
+        PairFactory(dataset=dataset)
+    me, a2, a3 = (make_annotator(study, n) for n in ("me", "a2", "a3"))
+    # Someone else fills pair 1, another holds pair 2, I skip one and label one.
+    for user in (a2, a3):
+        a = queue.pair_next_for_annotator(user=user, study=study)
+        queue.annotation_submit(
+            user=user, study=study, pair_id=a.pair_id, choice="tie", reason=REASON
+        )
+    queue.pair_next_for_annotator(user=a2, study=study)
+    mine = queue.pair_next_for_annotator(user=me, study=study)
+    queue.assignment_skip(user=me, study=study, pair_id=mine.pair_id)
+    mine = queue.pair_next_for_annotator(user=me, study=study)
+    queue.annotation_submit(
+        user=me, study=study, pair_id=mine.pair_id, choice="first", reason=REASON
+    )
+    queue.pair_next_for_annotator(user=me, study=study)  # holding one now
+
+    progress = queue.annotation_progress(user=me, study=study)
+    handed = 0
+    while (a := queue.pair_next_for_annotator(user=me, study=study)) is not None:
+        queue.annotation_submit(
+            user=me, study=study, pair_id=a.pair_id, choice="tie", reason=REASON
+        )
+        handed += 1
+    assert (progress.done, progress.in_progress, progress.skipped) == (1, 1, 1)
+    assert progress.available == handed - 1  # the held pair is counted as in progress
+    assert progress.total == 6
