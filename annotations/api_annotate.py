@@ -302,15 +302,9 @@ class AnnotationOutput(serializers.Serializer):
     submitted_at = serializers.DateTimeField()
 
 
-class SubmitOutput(serializers.Serializer):
-    annotation = AnnotationOutput()
-    progress = ProgressOutput()
-
-
 class ClosedOutput(serializers.Serializer):
     pair_id = serializers.IntegerField()
     status = serializers.CharField()
-    progress = ProgressOutput()
 
 
 def _refusal(exc: queue.QueueError) -> Response:
@@ -346,7 +340,7 @@ class AnnotateNextAPI(AnnotatorAPIView):
 class AnnotateSubmitAPI(AnnotatorAPIView):
     @extend_schema(
         request=SubmitInput,
-        responses={201: SubmitOutput, 400: _ERROR, 409: _ERROR},
+        responses={201: AnnotationOutput, 400: _ERROR, 409: _ERROR},
         tags=["annotate"],
     )
     def post(self, request, study_id: int):
@@ -362,8 +356,8 @@ class AnnotateSubmitAPI(AnnotatorAPIView):
             )
         except queue.QueueError as exc:
             return _refusal(exc)
-        payload = {"annotation": annotation, "progress": self.progress()}
-        return Response(SubmitOutput(payload).data, status=status.HTTP_201_CREATED)
+        # Progress is not repeated here: the client asks for the next pair, which has it.
+        return Response(AnnotationOutput(annotation).data, status=status.HTTP_201_CREATED)
 
 
 class AnnotateSkipAPI(AnnotatorAPIView):
@@ -379,11 +373,7 @@ class AnnotateSkipAPI(AnnotatorAPIView):
             )
         except queue.QueueError as exc:
             return _refusal(exc)
-        payload = {
-            "pair_id": assignment.pair_id,
-            "status": assignment.status,
-            "progress": self.progress(),
-        }
+        payload = {"pair_id": assignment.pair_id, "status": assignment.status}
         return Response(ClosedOutput(payload).data)
 
 

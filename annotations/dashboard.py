@@ -25,7 +25,6 @@ from annotations.models import (
     Role,
     Study,
 )
-from gcai.core.stats import fleiss_kappa, krippendorff_alpha_nominal
 
 FLAGGED_LIMIT = 20
 
@@ -38,6 +37,10 @@ def agreement(units: Iterable[Iterable[Hashable]]) -> dict[str, Any]:
     Krippendorff's alpha (nominal; any number of raters per pair), Fleiss' kappa when
     every pair has the same number of raters, and raw pairwise agreement.
     """
+    # Imported here: gcai.core.stats pulls in SciPy, which costs seconds at start-up of
+    # every web worker otherwise.
+    from gcai.core.stats import fleiss_kappa, krippendorff_alpha_nominal
+
     rated = [list(u) for u in units]
     rated = [u for u in rated if len(u) >= 2]
     result: dict[str, Any] = {

@@ -71,8 +71,8 @@ def test_submit_stores_the_choice_in_pair_terms(ann_client, study, pairs):
         {"pair_id": pair_id, "screen_choice": "first", "reason": REASON},
     )
     assert response.status_code == 201, response.content
-    assert response.json()["annotation"]["preferred"] == "b"
-    assert response.json()["progress"]["done"] == 1
+    assert response.json()["preferred"] == "b"
+    assert post(ann_client, "api_annotate_next", study).json()["progress"]["done"] == 1
     assert Annotation.objects.get().preferred == "b"
 
 
