@@ -80,6 +80,8 @@ def study_detail(request, study_id: int):
         "membership_form": MembershipForm(),
         "datasets": study.datasets.all(),
         "data_url": _url_or_empty("study_data", study.pk),
+        "export_pairs_url": _url_or_empty("study_export_pairs", study.pk),
+        "export_statements_url": _url_or_empty("study_export_statements", study.pk),
         "is_annotator": has_role(request.user, study, Role.ANNOTATOR),
         "entry_url": entry_url,
         "prolific_url": entry_url

@@ -154,6 +154,10 @@ def test_data_page_link_is_shown_when_that_page_exists(owner_client, study):
     else:
         assert f'href="{data_url}" id="data-link"' in html
     assert _url_or_empty("no_such_page_anywhere", study.pk) == ""
+    export = _url_or_empty("study_export_pairs", study.pk)
+    if export:
+        assert f'href="{export}?fmt=csv"' in html
+        assert f'href="{export}?fmt=jsonl"' in html
 
 
 def test_dashboard_api(owner_client, study):
@@ -161,3 +165,15 @@ def test_dashboard_api(owner_client, study):
     response = owner_client.get(reverse("api_study_dashboard", args=[study.pk]))
     assert response.status_code == 200
     assert set(response.json()) >= {"datasets", "annotators", "agreement", "statements"}
+
+
+def test_dashboard_api_query_count_is_bounded(owner_client, study, django_assert_max_num_queries):
+    dataset = DatasetFactory(study=study, annotation_overlap=2)
+    users = annotators(study, 5)
+    for _ in range(15):
+        pair = PairFactory(dataset=dataset)
+        for user in users[:2]:
+            AnnotationFactory(pair=pair, annotator=user)
+    with django_assert_max_num_queries(10):
+        response = owner_client.get(reverse("api_study_dashboard", args=[study.pk]))
+    assert response.json()["totals"]["annotations"] == 30

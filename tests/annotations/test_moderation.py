@@ -143,3 +143,13 @@ def test_submit_refuses_a_participant_of_another_study(study):
         statements_submit(participant=participant, study=study, items=[StatementInput(0, "B" * 30)])
     assert exc.value.code == "wrong_study"
     assert not ValueStatement.objects.exists()
+
+
+def test_queue_page_does_not_query_per_statement(
+    owner_client, study, django_assert_max_num_queries
+):
+    for _ in range(40):
+        StatementFactory(study=study, moderation="pending")
+    with django_assert_max_num_queries(8):
+        response = owner_client.get(page(study))
+    assert response.content.decode().count('name="ids"') == 40
