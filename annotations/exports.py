@@ -514,7 +514,7 @@ def survey_answers_export_csv(*, survey) -> Iterator[str]:
                 chosen.pk if chosen else "",
                 f"{chosen.title} v{chosen.version}" if chosen else "",
                 _bool(answer.chose_left),
-                answer.comment,
+                _safe_cell(answer.comment),
                 _iso(answer.created_at),
                 _iso(response.started_at),
                 _iso(response.completed_at),
@@ -522,6 +522,13 @@ def survey_answers_export_csv(*, survey) -> Iterator[str]:
             ]
 
     return _csv_rows(SURVEY_ANSWER_COLUMNS, rows())
+
+
+def _safe_cell(value: str) -> str:
+    """Participants' free text must not run as a spreadsheet formula when a researcher
+    opens the file. (Pair and statement exports stay verbatim: they are import formats
+    and their text must come back unchanged.)"""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _bool(value: bool | None) -> str:

@@ -10,6 +10,9 @@ research data live here and nowhere else:
   skipped and reported, so importing the same file twice is harmless;
 - files above ``settings.GCAI_IMPORT_MAX_BYTES`` are refused before any work.
 
+ICAI's annotated-pairs JSON is a single document and is read whole (still bounded by
+the cap); every other format streams.
+
 Parsing itself lives in ``annotations.importers`` (no database there).
 """
 
@@ -21,6 +24,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotations import splits
@@ -153,6 +157,27 @@ def _opened(file: Any) -> Iterator[tuple[BinaryIO, int | None, str]]:
     yield file, size, name
 
 
+@contextmanager
+def _bounded_query_log() -> Iterator[None]:
+    """Keep only the last few queries in Django's debug log while importing.
+
+    With DEBUG on (the embedded default) Django keeps the SQL of the last 9000 queries,
+    and each bulk insert's SQL holds a whole chunk of the file: a 100 MB import would
+    keep ~100 MB of SQL text alive. When something is counting queries
+    (``force_debug_cursor``, as tests do) the log is left alone.
+    """
+    if connection.force_debug_cursor:
+        yield
+        return
+    saved = connection.queries_log
+    connection.queries_log = deque(maxlen=4)
+    try:
+        yield
+    finally:
+        saved.extend(connection.queries_log)
+        connection.queries_log = saved
+
+
 def _limit() -> int:
     return int(settings.GCAI_IMPORT_MAX_BYTES)
 
@@ -244,7 +269,7 @@ def pairs_import(
         report = ImportReport(
             kind="pairs", format=fmt.name, format_label=fmt.label, filename=filename
         )
-        with transaction.atomic():
+        with _bounded_query_log(), transaction.atomic():
             dataset, created = Dataset.objects.get_or_create(
                 study=study, name=name, defaults={"source_format": fmt.name}
             )
@@ -437,7 +462,7 @@ def statements_import(
             format_label=f"value statements ({sniffed.container.upper()})",
             filename=filename,
         )
-        with transaction.atomic():
+        with _bounded_query_log(), transaction.atomic():
             participants = dict(
                 Participant.objects.filter(study=study).values_list("pseudonym", "id")
             )

@@ -402,3 +402,4 @@ def test_survey_answers_csv_one_row_per_answer_without_prolific_ids(
     assert decided["chosen_constitution"] == "Constitution A v1"
     assert decided["question_key"] in {"moral_grounding", "personal", "coherence"}
     assert decided["participant"].startswith("P-")
+    assert decided["comment"] == "'=1+1"  # never a live formula in a spreadsheet

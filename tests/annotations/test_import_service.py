@@ -145,3 +145,15 @@ def test_statements_with_a_mapping(study):
     assert report.created == 1
     statement = ValueStatement.objects.get()
     assert (statement.external_participant, statement.moderation) == ("p1", "approved")
+
+
+def test_debug_query_log_does_not_keep_the_file_in_memory(study, settings):
+    from django.db import connection
+
+    settings.DEBUG = True
+    before = len(connection.queries_log)
+    content = "".join(_row(i, reason="x" * 300) + "\n" for i in range(6000)).encode()
+    pairs_import(study=study, dataset_name="debug", file=content)
+    # Only the last few statements of the import are kept, not one per chunk.
+    assert len(connection.queries_log) - before <= 4
+    assert sum(len(q["sql"]) for q in connection.queries_log) < len(content) / 2
