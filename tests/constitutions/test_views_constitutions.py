@@ -90,7 +90,7 @@ def test_principles_expand_to_reasons_and_statements_under_pseudonyms(owner_clie
     assert data["participant"].pseudonym in html
     assert data["annotator"].username not in html
     assert data["annotator"].email not in html
-    assert "Question number 0?" in html  # supporting pair prompt excerpt
+    assert data["pairs"][0].prompt in html  # supporting pair prompt excerpt
 
 
 def test_participant_and_external_annotations_show_their_pseudonyms(owner_client, gcai, data):
