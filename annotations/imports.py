@@ -238,6 +238,7 @@ def pairs_import(
     seed: int = 0,
     split_test_fraction: float | None = None,
     progress: ProgressFn | None = None,
+    filename: str = "",
 ) -> ImportReport:
     """Import preference pairs (and any annotations in the file) into a dataset.
 
@@ -247,6 +248,7 @@ def pairs_import(
     given. ``seed`` decides the sides of chosen/rejected data; with
     ``split_test_fraction`` the dataset's unassigned pairs get a seeded stratified
     train/test split afterwards. The dataset is created if it does not exist.
+    ``filename`` names the file in the report when ``file`` is a staged copy.
 
     Raises ``DataImportError`` naming the row and field; the database is then unchanged.
     """
@@ -261,13 +263,13 @@ def pairs_import(
             "the test fraction must be between 0 and 1 (e.g. 0.2)", field="split_test_fraction"
         )
     mapping = _mapping(mapping)
-    with _opened(file) as (binary, size, filename):
+    with _opened(file) as (binary, size, opened_name):
         _check_size(size)
         fmt, sniffed = pair_format_resolve(binary, format=format, mapping=mapping)
         source = TextSource(binary, max_bytes=_limit(), total_bytes=size, progress=progress)
         rows = fmt.parse(source, sniffed, ParseOptions(seed=seed, mapping=mapping))
         report = ImportReport(
-            kind="pairs", format=fmt.name, format_label=fmt.label, filename=filename
+            kind="pairs", format=fmt.name, format_label=fmt.label, filename=filename or opened_name
         )
         with _bounded_query_log(), transaction.atomic():
             dataset, created = Dataset.objects.get_or_create(
@@ -442,6 +444,7 @@ def statements_import(
     file: Any,
     mapping: str | dict[str, str] | None = None,
     progress: ProgressFn | None = None,
+    filename: str = "",
 ) -> ImportReport:
     """Import value statements collected elsewhere into ``study``.
 
@@ -452,7 +455,7 @@ def statements_import(
     """
     started = time.monotonic()
     mapping = _statement_mapping(mapping)
-    with _opened(file) as (binary, size, filename):
+    with _opened(file) as (binary, size, opened_name):
         _check_size(size)
         sniffed = sniff(binary)
         source = TextSource(binary, max_bytes=_limit(), total_bytes=size, progress=progress)
@@ -460,7 +463,7 @@ def statements_import(
             kind="statements",
             format="statements",
             format_label=f"value statements ({sniffed.container.upper()})",
-            filename=filename,
+            filename=filename or opened_name,
         )
         with _bounded_query_log(), transaction.atomic():
             participants = dict(

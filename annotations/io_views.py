@@ -173,7 +173,10 @@ def data_import(request, study_id: int):
     try:
         if data["kind"] == "statements":
             report = imports.statements_import(
-                study=study, file=path, mapping=data.get("mapping") or None
+                study=study,
+                file=path,
+                mapping=data.get("mapping") or None,
+                filename=data.get("filename", ""),
             )
         else:
             report = imports.pairs_import(
@@ -184,6 +187,7 @@ def data_import(request, study_id: int):
                 mapping=data.get("mapping") or None,
                 seed=data.get("seed") or 0,
                 split_test_fraction=data.get("split_test_fraction"),
+                filename=data.get("filename", ""),
             )
     except DataImportError as exc:
         return _render_preview(

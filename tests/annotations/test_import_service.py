@@ -94,6 +94,11 @@ def test_django_upload_objects_are_accepted(study):
     upload = SimpleUploadedFile("hh.jsonl", (FIXTURES / "hh_rlhf.jsonl").read_bytes())
     report = pairs_import(study=study, dataset_name="hh", file=upload)
     assert (report.filename, report.format, report.created) == ("hh.jsonl", "hh_rlhf", 3)
+    assert report.dataset_name == "hh"
+    staged = pairs_import(
+        study=study, dataset_name="copy", file=FIXTURES / "icai.csv", filename="original.csv"
+    )
+    assert (staged.filename, staged.dataset_name) == ("original.csv", "copy")
 
 
 def test_dataset_name_is_required(study):

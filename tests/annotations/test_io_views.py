@@ -67,7 +67,14 @@ def test_preview_then_import(owner_client, study):
 
     response = owner_client.post(
         reverse("study_data_import", args=[study.pk]),
-        {"kind": "pairs", "token": token, "dataset": "hh", "format": "hh_rlhf", "seed": 3},
+        {
+            "kind": "pairs",
+            "token": token,
+            "filename": re.search(r'name="filename" value="([^"]+)"', html).group(1),
+            "dataset": "hh",
+            "format": "hh_rlhf",
+            "seed": 3,
+        },
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("study_data", args=[study.pk])
@@ -76,6 +83,8 @@ def test_preview_then_import(owner_client, study):
     html = owner_client.get(response["Location"]).content.decode()
     assert "Last import" in html
     assert "Imported 3 pairs" in html
+    assert "hh_rlhf.jsonl" in html  # the uploaded name, not the staged copy's
+    assert dataset.import_report["filename"] == "hh_rlhf.jsonl"
     # The staged upload is gone once imported.
     again = owner_client.post(
         reverse("study_data_import", args=[study.pk]),
