@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -418,6 +419,21 @@ def assignment_flag(
     )
 
 
+# Counting a large dataset's pairs on every item costs more than the rest of the request,
+# and the number only changes on import; a progress bar may lag an import by this long.
+_SIZE_CACHE_SECONDS = 30
+
+
+def _dataset_size(dataset: Dataset) -> int:
+    # The creation time guards against a reused id (SQLite reuses them after a rollback).
+    key = f"gcai:queue:pairs:{dataset.pk}:{dataset.created_at.timestamp()}"
+    size = cache.get(key)
+    if size is None:
+        size = PreferencePair.objects.filter(dataset_id=dataset.pk).count()
+        cache.set(key, size, _SIZE_CACHE_SECONDS)
+    return size
+
+
 def annotation_progress(*, user: Any, study: Study, now: datetime | None = None) -> Progress:
     """Where ``user`` stands in ``study``: done / in progress / still available / total.
 
@@ -448,12 +464,13 @@ def annotation_progress(*, user: Any, study: Study, now: datetime | None = None)
         mine.setdefault(dataset_id, set()).add(pair_id)
 
     total = available = 0
-    for ds in study.datasets.annotate(n_pairs=Count("pairs")).order_by("id"):
+    for ds in study.datasets.order_by("id"):
+        n_pairs = _dataset_size(ds)
         full = _full_pairs(dataset=ds, now=now)
         own = mine.get(ds.pk, set())
         own_full = full.filter(pair_id__in=own).count() if own else 0
-        available += ds.n_pairs - full.count() - (len(own) - own_full)
-        total += ds.n_pairs
+        available += n_pairs - full.count() - (len(own) - own_full)
+        total += n_pairs
     return Progress(
         done=len(annotated),
         in_progress=in_progress,
