@@ -123,9 +123,15 @@
           window.location.assign(form.dataset.nextUrl);
           return;
         }
-        if (data && (data.code === "duplicate" || data.code === "closed")) clearDraft();
         statusBox.textContent = "";
         errorBox.textContent = detailOf(data, response.status);
+        if (data && (data.code === "duplicate" || data.code === "closed")) {
+          // Nothing left to do on this pair (another tab finished it): move on.
+          clearDraft();
+          statusBox.textContent = "Loading the next pair…";
+          window.setTimeout(function () { window.location.assign(form.dataset.nextUrl); }, 1500);
+          return;
+        }
         setBusy(false);
       });
     }).catch(function () {
