@@ -33,10 +33,13 @@ def tiny_demo(settings, tmp_path, monkeypatch):
     slice_file = tmp_path / "pairs.jsonl"
     slice_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     monkeypatch.setattr(build, "PAIRS_FILE", slice_file)
+    quick_file = tmp_path / "quick.jsonl"
+    quick_file.write_text("\n".join(lines[:20]) + "\n", encoding="utf-8")
+    monkeypatch.setattr(build, "QUICK_PAIRS_FILE", quick_file)
     monkeypatch.setattr(
         build.DemoSizes,
         "for_backend",
-        classmethod(lambda cls, backend: cls(8, 6, 1, 3, 5, False)),
+        classmethod(lambda cls, backend: cls(8, 6, 1, 3, 5, False, quick_dataset=True)),
     )
     responder = judge_responder(Judge((DETAIL,), statement_rules=(HONEST, DETAIL)))
     with FakeOpenAIServer(responder=responder) as server:
@@ -68,7 +71,7 @@ def test_demo_build_creates_every_object(tiny_demo):
     assert Membership.objects.filter(study=study, role="annotator").count() == 2
     # Data: pairs with reasons split into train/test; statements moderated.
     pairs = PreferencePair.objects.filter(dataset__study=study)
-    assert pairs.count() == 40
+    assert pairs.count() == 60  # the slice and the quick slice (a copy of 20 of its pairs)
     assert pairs.filter(split="train").exists()
     assert pairs.filter(split="test").exists()
     assert not pairs.filter(source_reason="").exists()
@@ -113,5 +116,8 @@ def test_demo_build_creates_every_object(tiny_demo):
     assert PipelineRun.objects.filter(study=study).count() == 2
     assert Evaluation.objects.filter(study=study).count() == 4
     assert Survey.objects.filter(study=study).count() == 1
-    assert PreferencePair.objects.filter(dataset__study=study).count() == 40
+    assert PreferencePair.objects.filter(dataset__study=study).count() == 60
+    quick = study.datasets.get(name=build.QUICK_DATASET_NAME)
+    for run in PipelineRun.objects.filter(study=study):
+        assert set(run.training_pairs.values_list("dataset_id", flat=True)) == {quick.pk}
     assert again.passwords["researcher"] != result.passwords["researcher"]

@@ -12,6 +12,7 @@ call that finished before the interruption.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import traceback
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -103,7 +105,12 @@ def run_judgements(run: PipelineRun) -> list[Judgement]:
     )
     for a in annotations:
         if a.annotator_id:
-            who = memberships.get(a.annotator_id) or f"A-{a.annotator_id}"
+            # Someone no longer in the study keeps a stable pseudonym, never their id.
+            who = (
+                memberships.get(a.annotator_id)
+                or "A-"
+                + hashlib.sha256(f"{settings.SECRET_KEY}:{a.annotator_id}".encode()).hexdigest()[:8]
+            )
         elif a.participant_id:
             who = a.participant.pseudonym
         else:
@@ -552,7 +559,16 @@ def _join(run_id: int, stage_name: str) -> str:
 
 @transaction.atomic
 def run_finish(*, run: PipelineRun, ctx: RunInputs) -> Constitution:
-    """Store the final principles with their evidence and a draft constitution (idempotent)."""
+    """Store the final principles with their evidence and a draft constitution (idempotent).
+
+    Locks the run: a redelivered or resumed step that reaches this point a second time
+    finds the run succeeded and leaves its (possibly published) constitution alone.
+    """
+    locked = PipelineRun.objects.select_for_update().get(pk=run.pk)
+    if locked.status == JobStatus.SUCCEEDED:
+        existing = Constitution.objects.filter(run=run).order_by("version").first()
+        if existing is not None:
+            return existing
     principles = pipeline.final_principles(run.method, ctx)
     Principle.objects.filter(run=run).delete()
     Constitution.objects.filter(run=run, status="draft").delete()

@@ -85,6 +85,8 @@ def constitution_new_version(
     published constitution is immutable, so editing it creates the next version (a
     draft) that points back to it.
     """
+    # Re-read under a lock: a stale object could still say "draft" after publication.
+    constitution = Constitution.objects.select_for_update().get(pk=constitution.pk)
     current = {item.principle_id: item for item in constitution.items.all()}
     if not items:
         raise ConstitutionError("Keep at least one principle.")

@@ -28,9 +28,11 @@ from surveys.services import survey_create, survey_open
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 PAIRS_FILE = DATA_DIR / "alpacaeval_mistral_slice.jsonl"
+QUICK_PAIRS_FILE = DATA_DIR / "alpacaeval_quick_slice.jsonl"
 STATEMENTS_FILE = DATA_DIR / "value_statements.jsonl"
 STUDY_NAME = "Demo: what should AI assistants value?"
 DATASET_NAME = "AlpacaEval judgements with reasons (Mistral-7B vs GPT-4 Turbo)"
+QUICK_DATASET_NAME = "AlpacaEval quick slice (40 shortest pairs)"
 USERS = (
     ("researcher", Role.RESEARCHER),
     ("annotator1", Role.ANNOTATOR),
@@ -51,6 +53,7 @@ class DemoSizes:
     clusters: int
     max_principles: int
     principle_analysis: bool
+    quick_dataset: bool = False  # build from the shortest pairs only
 
     @classmethod
     def for_backend(cls, backend: str) -> DemoSizes:
@@ -110,8 +113,8 @@ def demo_study() -> Study:
         study = Study.objects.create(
             name=STUDY_NAME,
             description=(
-                "292 real AlpacaEval pairwise judgements with written reasons, and 36 value "
-                "statements written for the demo. Built offline by the embedded model."
+                "292 real AlpacaEval pairwise judgements with written reasons (and a quick "
+                "slice of the 40 shortest), and 36 value statements written for the demo."
             ),
             value_questions=[
                 "What values should AI systems hold when they respond to people?",
@@ -124,16 +127,24 @@ def demo_study() -> Study:
     return study
 
 
-def demo_data(*, study: Study, say: Say) -> Dataset:
-    """Import the bundled pairs and statements (idempotent) and moderate the statements."""
-    dataset = Dataset.objects.filter(study=study, name=DATASET_NAME).first()
+def _import_pairs(*, study: Study, name: str, path: Path, say: Say) -> Dataset:
+    dataset = Dataset.objects.filter(study=study, name=name).first()
     if dataset is None or not dataset.pairs.exists():
-        with PAIRS_FILE.open("rb") as fh:
+        with path.open("rb") as fh:
             report = pairs_import(
-                study=study, dataset_name=DATASET_NAME, file=fh, seed=0, split_test_fraction=0.25
+                study=study, dataset_name=name, file=fh, seed=0, split_test_fraction=0.25
             )
-        say(f"Imported {report.created} preference pairs ({report.format}).")
-        dataset = Dataset.objects.get(study=study, name=DATASET_NAME)
+        say(f"Imported {report.created} preference pairs into “{name}” ({report.format}).")
+        dataset = Dataset.objects.get(study=study, name=name)
+    return dataset
+
+
+def demo_data(*, study: Study, say: Say) -> tuple[Dataset, Dataset]:
+    """Import the bundled pairs and statements (idempotent) and moderate the statements.
+
+    Returns the full dataset and the quick slice (its 40 shortest pairs)."""
+    dataset = _import_pairs(study=study, name=DATASET_NAME, path=PAIRS_FILE, say=say)
+    quick = _import_pairs(study=study, name=QUICK_DATASET_NAME, path=QUICK_PAIRS_FILE, say=say)
     if not study.statements.exists():
         with STATEMENTS_FILE.open("rb") as fh:
             report = statements_import(study=study, file=fh)
@@ -146,7 +157,7 @@ def demo_data(*, study: Study, say: Say) -> Dataset:
     pending.exclude(text__in=OFF_TOPIC).update(
         moderation=Moderation.APPROVED, moderated_at=timezone.now()
     )
-    return dataset
+    return dataset, quick
 
 
 # --------------------------------------------------------------------------- building
@@ -176,7 +187,9 @@ def _wait(jobs: list[Any], *, say: Say, label: Callable[[Any], str], timeout_s: 
         time.sleep(2)
 
 
-def demo_runs(*, study: Study, sizes: DemoSizes, say: Say, timeout_s: float) -> list[PipelineRun]:
+def demo_runs(
+    *, study: Study, sizes: DemoSizes, dataset_ids: list[int], say: Say, timeout_s: float
+) -> list[PipelineRun]:
     """GCAI and ICAI on the same training pairs, through the Celery worker."""
     existing = list(
         PipelineRun.objects.filter(
@@ -202,6 +215,7 @@ def demo_runs(*, study: Study, sizes: DemoSizes, say: Say, timeout_s: float) -> 
         gcai_run, icai_run = runs.runs_create_comparison(
             study=study,
             seed=0,
+            dataset_ids=dataset_ids,
             max_training_pairs=sizes.train_pairs,
             batch_size=4,
             publish=True,
@@ -224,7 +238,13 @@ def demo_runs(*, study: Study, sizes: DemoSizes, say: Say, timeout_s: float) -> 
 
 
 def demo_evaluations(
-    *, study: Study, constitutions: list[Constitution], sizes: DemoSizes, say: Say, timeout_s: float
+    *,
+    study: Study,
+    constitutions: list[Constitution],
+    sizes: DemoSizes,
+    dataset_ids: list[int],
+    say: Say,
+    timeout_s: float,
 ) -> list[Evaluation]:
     done = Evaluation.objects.filter(study=study, constitution__in=constitutions)
     if done.filter(status=JobStatus.SUCCEEDED).count() >= len(constitutions):
@@ -236,6 +256,7 @@ def demo_evaluations(
         baselines=True,
         limit=sizes.test_pairs,
         seed=0,
+        dataset_ids=dataset_ids,
         principle_analysis=sizes.principle_analysis,
     )
     for evaluation in created:
@@ -265,14 +286,17 @@ def demo_build(*, say: Say, build: bool = True, timeout_s: float = 1800) -> Demo
     study = demo_study()
     result = DemoResult(study=study)
     result.passwords = demo_accounts(study=study)
-    demo_data(study=study, say=say)
+    dataset, quick = demo_data(study=study, say=say)
     if not build:
         return result
     sizes = DemoSizes.for_backend(settings.GCAI_LLM_BACKEND)
+    dataset_ids = [quick.pk] if sizes.quick_dataset else [dataset.pk]
     say(
         f"LLM: {settings.GCAI_LLM_BACKEND} ({settings.GCAI_LLM_MODEL}); embeddings: {settings.GCAI_EMBEDDINGS}."
     )
-    result.runs = demo_runs(study=study, sizes=sizes, say=say, timeout_s=timeout_s)
+    result.runs = demo_runs(
+        study=study, sizes=sizes, dataset_ids=dataset_ids, say=say, timeout_s=timeout_s
+    )
     for run in result.runs:
         if run.status != JobStatus.SUCCEEDED:
             result.problems.append(
@@ -289,7 +313,12 @@ def demo_build(*, say: Say, build: bool = True, timeout_s: float = 1800) -> Demo
         )
         return result
     result.evaluations = demo_evaluations(
-        study=study, constitutions=constitutions, sizes=sizes, say=say, timeout_s=timeout_s
+        study=study,
+        constitutions=constitutions,
+        sizes=sizes,
+        dataset_ids=dataset_ids,
+        say=say,
+        timeout_s=timeout_s,
     )
     result.survey = demo_survey(study=study, gcai=constitutions[0], icai=constitutions[1])
     return result

@@ -259,3 +259,16 @@ def test_gcai_run_through_a_real_celery_worker(study, tmp_path, settings):
         finally:
             worker.stop()
             app.conf.task_default_queue = previous_queue
+
+
+def test_finishing_a_run_twice_keeps_its_published_constitution(study, llm_server, gcai_run):
+    from gcai.core.llm.usage import UsageMeter
+
+    _honest_study(study)
+    llm_server.responder = judge_responder(Judge((HONEST,), statement_rules=(KIND,)))
+    run = gcai_run(study)
+    constitution = services.constitution_publish(constitution=Constitution.objects.get(run=run))
+    items = list(constitution.items.values_list("pk", "text"))
+    again = runs.run_finish(run=run, ctx=runs._inputs(run, UsageMeter()))
+    assert again.pk == constitution.pk
+    assert list(constitution.items.values_list("pk", "text")) == items
