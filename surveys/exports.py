@@ -3,7 +3,8 @@
 Results come in long format (section, item, metric, value) so every number on the
 results page is in the file and new metrics never break a reader's column layout.
 Raw answers keep both the stored constitution-term choice and the screen side the
-participant actually clicked.
+participant actually clicked. Participants appear under their pseudonym only: exported
+files travel further than the database, so Prolific ids stay out of them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ RESULTS_HEADER = ["section", "item", "metric", "value"]
 ANSWERS_HEADER = [
     "response",
     "participant",
-    "prolific_pid",
     "status",
     "attention_passed",
     "a_on_left",
@@ -89,7 +89,6 @@ def answer_rows(*, survey: Survey) -> Iterator[list[Any]]:
         yield [
             r.pk,
             r.participant.pseudonym,
-            r.participant.prolific_pid,
             r.status,
             r.attention_passed,
             r.a_on_left,

@@ -81,9 +81,10 @@ def run_pairs(run: PipelineRun) -> list[Pair]:
     """The run's training pairs as core Pairs with their labels (two queries)."""
     pairs = list(run.training_pairs.order_by("pk"))
     choices: dict[int, list[str]] = {}
-    for pair_id, preferred in Annotation.objects.filter(pair__in=pairs).values_list(
-        "pair_id", "preferred"
-    ):
+    # Imported ICAI files can carry machine annotators (principles, models): only people
+    # label pairs here. Human annotators carry no "annotator_type" in their metadata.
+    human = Annotation.objects.filter(pair__in=pairs).exclude(metadata__has_key="annotator_type")
+    for pair_id, preferred in human.values_list("pair_id", "preferred"):
         choices.setdefault(pair_id, []).append(preferred)
     return [_core_pair(p, pair_label(p, choices.get(p.pk, ()))) for p in pairs]
 
@@ -97,6 +98,7 @@ def run_judgements(run: PipelineRun) -> list[Judgement]:
     annotations = (
         Annotation.objects.filter(pair_id__in=pairs.keys())
         .exclude(reason="")
+        .exclude(metadata__has_key="annotator_type")  # machine annotators: not human input
         .select_related("participant")
         .order_by("pk")
     )

@@ -187,10 +187,11 @@ def test_csv_exports_hold_every_result_number_and_every_raw_answer(owner_client,
     assert ("principle_rating", "a1", "mean") in metrics
 
     answers = _csv_rows(owner_client.get(reverse("survey_answers_csv", kwargs=_kw(survey))))
-    assert answers[0][:4] == ["response", "participant", "prolific_pid", "status"]
+    assert answers[0][:3] == ["response", "participant", "status"]
+    assert "PID0001" not in "".join(",".join(map(str, row)) for row in answers)
     assert len(answers) == 1 + 2 * survey.questions.count()
-    assert {r[3] for r in answers[1:]} == {"completed", "screened_out"}
-    assert {r[10] for r in answers[1:]} <= {"left", "right", "tie", "both_bad"}
+    assert {r[2] for r in answers[1:]} == {"completed", "screened_out"}
+    assert {r[9] for r in answers[1:]} <= {"left", "right", "tie", "both_bad"}
 
     ratings = _csv_rows(owner_client.get(reverse("survey_ratings_csv", kwargs=_kw(survey))))
     assert len(ratings) == 1 + 5
@@ -206,7 +207,7 @@ def test_csv_neutralises_spreadsheet_formulas_in_comments(owner_client, study, r
     data["q1_comment"] = '=HYPERLINK("http://x")'
     client.post(url("survey_participant_questions", survey), data)
     answers = _csv_rows(owner_client.get(reverse("survey_answers_csv", kwargs=_kw(survey))))
-    assert answers[1][12] == '\'=HYPERLINK("http://x")'
+    assert answers[1][11] == '\'=HYPERLINK("http://x")'
 
 
 def test_list_and_results_pages_use_a_fixed_number_of_queries(
