@@ -198,6 +198,10 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int, l
         "2048",
         "--timeout",
         "60",
+        # Longer than any pause between a client's requests, so a kept-alive connection is
+        # never closed under a request in flight.
+        "--keep-alive",
+        "75",
     ]
     handle = open(log, "wb")  # noqa: SIM115 - closed by stop_gunicorn
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
