@@ -154,17 +154,16 @@ def _candidates(*, dataset: Dataset, user: Any, now: datetime) -> QuerySet[Prefe
     )
 
 
-def _current_lease(*, user: Any, study: Study, now: datetime) -> PairAssignment | None:
-    return (
+def _open_rows(*, user: Any, study: Study) -> list[PairAssignment]:
+    """This person's leases in ``study``, current or lapsed (one query, few rows)."""
+    return list(
         PairAssignment.objects.filter(
             annotator=user,
             pair__dataset__study=study,
-            status=AssignmentStatus.LEASED,
-            lease_expires_at__gt=now,
+            status__in=[AssignmentStatus.LEASED, AssignmentStatus.EXPIRED],
         )
         .select_related("pair", "pair__dataset")
         .order_by("leased_at")
-        .first()
     )
 
 
@@ -199,25 +198,29 @@ def pair_next_for_annotator(
     now = _now(now)
     with transaction.atomic():
         _require_annotator(user=user, study=study, lock=True)
-        current = _current_lease(user=user, study=study, now=now)
-        if current is not None:
-            return current
-
-        # The person's own lapsed leases (in any study) become "expired" so the record
-        # says what happened.
-        PairAssignment.objects.filter(
-            annotator=user, status=AssignmentStatus.LEASED, lease_expires_at__lte=now
-        ).update(status=AssignmentStatus.EXPIRED, finished_at=now)
+        rows = _open_rows(user=user, study=study)
+        for row in rows:
+            if row.status == AssignmentStatus.LEASED and row.lease_expires_at > now:
+                return row
+        lapsed = [r.pk for r in rows if r.status == AssignmentStatus.LEASED]
+        if lapsed:
+            # The record says what happened to leases that ran out unused.
+            PairAssignment.objects.filter(pk__in=lapsed).update(
+                status=AssignmentStatus.EXPIRED, finished_at=now
+            )
+        renewable = {r.pair_id for r in rows}
 
         datasets = [dataset] if dataset is not None else list(study.datasets.order_by("id"))
         for ds in datasets:
-            assignment = _lease_from_dataset(dataset=ds, user=user, now=now)
+            assignment = _lease_from_dataset(dataset=ds, user=user, now=now, renewable=renewable)
             if assignment is not None:
                 return assignment
     return None
 
 
-def _lease_from_dataset(*, dataset: Dataset, user: Any, now: datetime) -> PairAssignment | None:
+def _lease_from_dataset(
+    *, dataset: Dataset, user: Any, now: datetime, renewable: set[int]
+) -> PairAssignment | None:
     tried: list[int] = []
     for _ in range(_MAX_ATTEMPTS):
         candidates = _candidates(dataset=dataset, user=user, now=now).exclude(pk__in=tried)
@@ -230,11 +233,11 @@ def _lease_from_dataset(*, dataset: Dataset, user: Any, now: datetime) -> PairAs
         slots = PairAssignment.objects.filter(_active_slots(now), pair=pair).count()
         if slots >= dataset.annotation_overlap:
             continue
-        return _lease(pair=pair, user=user, now=now)
+        return _lease(pair=pair, user=user, now=now, renew=pair.pk in renewable)
     return None
 
 
-def _lease(*, pair: PreferencePair, user: Any, now: datetime) -> PairAssignment:
+def _lease(*, pair: PreferencePair, user: Any, now: datetime, renew: bool) -> PairAssignment:
     fields = {
         "status": AssignmentStatus.LEASED,
         "shown_swapped": secrets.randbelow(2) == 1,
@@ -246,7 +249,8 @@ def _lease(*, pair: PreferencePair, user: Any, now: datetime) -> PairAssignment:
     }
     # A lease of this person's that lapsed unused is renewed rather than duplicated. No
     # race here: the pair's row lock and the person's membership lock are both held.
-    if PairAssignment.objects.filter(pair=pair, annotator=user).update(**fields):
+    if renew:
+        PairAssignment.objects.filter(pair=pair, annotator=user).update(**fields)
         assignment = PairAssignment.objects.get(pair=pair, annotator=user)
     else:
         assignment = PairAssignment.objects.create(pair=pair, annotator=user, **fields)
