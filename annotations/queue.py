@@ -225,6 +225,11 @@ def _lease_from_dataset(
     for _ in range(_MAX_ATTEMPTS):
         candidates = _candidates(dataset=dataset, user=user, now=now).exclude(pk__in=tried)
         pair = candidates.select_for_update(skip_locked=True).first()
+        if pair is None and not tried:
+            # Nothing free, or what is left is locked this instant by someone else's lease
+            # or submission: wait for that (it is brief) rather than report "nothing left".
+            # Only while holding no pair lock ourselves, so two waits can never deadlock.
+            pair = candidates.select_for_update().first()
         if pair is None:
             return None
         tried.append(pair.pk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -45,6 +46,13 @@ def _annotate_until_empty(user, study, barrier, skip_rate, seed, results, errors
         while True:
             assignment = queue.pair_next_for_annotator(user=user, study=study)
             if assignment is None:
+                # Like a person pressing "check again": a pair someone else still holds
+                # may come back if they skip it. Stop once nobody holds anything.
+                if PairAssignment.objects.filter(
+                    pair__dataset__study=study, status=AssignmentStatus.LEASED
+                ).exists():
+                    time.sleep(0.02)
+                    continue
                 break
             if rng.random() < skip_rate:
                 queue.assignment_skip(user=user, study=study, pair_id=assignment.pair_id)
