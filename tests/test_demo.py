@@ -75,8 +75,9 @@ def test_demo_build_creates_every_object(tiny_demo):
     assert pairs.filter(split="train").exists()
     assert pairs.filter(split="test").exists()
     assert not pairs.filter(source_reason="").exists()
-    assert study.statements.filter(moderation=Moderation.APPROVED).count() == 35
+    assert study.statements.filter(moderation=Moderation.APPROVED).count() == 13
     assert study.statements.filter(moderation=Moderation.REJECTED).count() == 1
+    assert study.statements.filter(moderation=Moderation.PENDING).count() == 22
     # Two runs on the same training pairs, both succeeded with every stage stored.
     runs = list(PipelineRun.objects.filter(study=study))
     assert sorted(r.method for r in runs) == ["gcai", "icai"]

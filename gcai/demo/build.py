@@ -39,6 +39,8 @@ USERS = (
     ("annotator2", Role.ANNOTATOR),
 )
 OFF_TOPIC = ("asdf test test",)
+NO_VALUES_EXAMPLE = "My favourite food is pizza"
+APPROVED_PARTICIPANTS = tuple(f"demo-p{i:02d}" for i in range(1, 7))
 
 Say = Callable[[str], None]
 
@@ -62,7 +64,7 @@ class DemoSizes:
             # the whole build under ten minutes.
             return cls(
                 train_pairs=8,
-                test_pairs=6,
+                test_pairs=4,
                 vote_seeds=1,
                 clusters=4,
                 max_principles=6,
@@ -149,14 +151,17 @@ def demo_data(*, study: Study, say: Say) -> tuple[Dataset, Dataset]:
         with STATEMENTS_FILE.open("rb") as fh:
             report = statements_import(study=study, file=fh)
         say(f"Imported {report.created} value statements.")
-    # Moderation, as a researcher would do it: reject the empty test entry, approve the rest.
+    # Moderation, as a researcher would do it: reject the empty test entry, approve the
+    # statements of the first participants (plus one without values, to show it yields no
+    # principle) and leave the rest in the moderation queue to try out.
     pending = study.statements.filter(moderation=Moderation.PENDING)
     pending.filter(text__in=OFF_TOPIC).update(
         moderation=Moderation.REJECTED, moderated_at=timezone.now()
     )
-    pending.exclude(text__in=OFF_TOPIC).update(
-        moderation=Moderation.APPROVED, moderated_at=timezone.now()
+    approve = pending.filter(external_participant__in=APPROVED_PARTICIPANTS) | pending.filter(
+        text__startswith=NO_VALUES_EXAMPLE
     )
+    approve.update(moderation=Moderation.APPROVED, moderated_at=timezone.now())
     return dataset, quick
 
 

@@ -37,7 +37,11 @@ from gcai.core.llm.usage import UsageMeter
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "install the `local` extra: pip install -e .[local]"
-DEFAULT_MAX_TOKENS = 512
+DEFAULT_MAX_TOKENS = 256
+# Bounds added to the grammar (not to validation): a 135M model tends to ramble inside a
+# JSON string until max_tokens, which costs seconds per call and truncates the JSON.
+GRAMMAR_MAX_STRING = 120
+GRAMMAR_MAX_ITEMS = 3
 # Chat-template tokens around each message (role markers, separators), with room to spare.
 _PER_MESSAGE_OVERHEAD = 8
 _SAFETY_MARGIN = 32
@@ -234,7 +238,10 @@ class LocalChatModel:
                 try:
                     response = llm.create_chat_completion(
                         messages=fitted,
-                        response_format={"type": "json_object", "schema": request.schema},
+                        response_format={
+                            "type": "json_object",
+                            "schema": bounded_schema(request.schema),
+                        },
                         **kwargs,
                     )
                 except (ValueError, RuntimeError, KeyError, NotImplementedError) as exc:
@@ -310,3 +317,21 @@ def fit_messages(llm: Any, messages: list[dict[str, Any]], budget: int) -> list[
         total += len(new) - len(encoded[i])
         encoded[i] = new
     return fitted
+
+
+def bounded_schema(schema: Any) -> Any:
+    """A copy of ``schema`` whose free strings and arrays have length bounds.
+
+    Only the generation grammar sees it; answers are still validated against the caller's
+    schema, so the bounds can only make output shorter, never accept something invalid.
+    """
+    if isinstance(schema, list):
+        return [bounded_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded_schema(v) for k, v in schema.items()}
+    if out.get("type") == "string" and "enum" not in out and "maxLength" not in out:
+        out["maxLength"] = GRAMMAR_MAX_STRING
+    if out.get("type") == "array" and "maxItems" not in out:
+        out["maxItems"] = max(GRAMMAR_MAX_ITEMS, int(out.get("minItems", 0)))
+    return out
