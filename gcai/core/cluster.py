@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -237,11 +238,25 @@ class Proposals:
         return cls([Proposal.from_dict(d) for d in data.get("items", [])])
 
 
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def is_meaningful(text: str) -> bool:
+    """Whether ``text`` can be a principle: some words, not a copied placeholder.
+
+    Small models sometimes echo the format example ("Select the response that ...") or
+    emit bare punctuation; such strings must not become principles.
+    """
+    if text.rstrip().endswith(("...", "\u2026")):
+        return False
+    return len(_WORD.findall(text)) >= 3
+
+
 def clean_principles(raw: object, limit: int) -> list[str] | None:
     """Normalise an LLM's list of principle strings; ``None`` if it is not such a list.
 
-    Strips whitespace, list markers and quotes, drops empty and repeated entries and
-    keeps at most ``limit``.
+    Strips whitespace, list markers and quotes, drops empty, meaningless (see
+    :func:`is_meaningful`) and repeated entries and keeps at most ``limit``.
     """
     if not isinstance(raw, list):
         return None
@@ -250,7 +265,7 @@ def clean_principles(raw: object, limit: int) -> list[str] | None:
         if not isinstance(item, str):
             return None
         text = " ".join(item.split()).strip(" -*\"'")
-        if text and text not in out:
+        if text and is_meaningful(text) and text not in out:
             out.append(text)
     return out[:limit]
 
@@ -545,7 +560,10 @@ def parse_summary(result: ChatResult) -> tuple[str | None, str]:
     text = parsed.get("principle") if isinstance(parsed, dict) else None
     if not isinstance(text, str) or not text.strip():
         return None, "summary failed: answer has no 'principle' string"
-    return " ".join(text.split()).strip(" -*\"'"), ""
+    text = " ".join(text.split()).strip(" -*\"'")
+    if not is_meaningful(text):
+        return None, f"summary failed: {text[:60]!r} is not a usable principle"
+    return text, ""
 
 
 def choose_representatives(

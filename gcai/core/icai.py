@@ -117,6 +117,9 @@ class IcaiConfig:
     # filter
     min_support: float = 0.1  # "for" votes needed, as a share of voted pairs
     max_principles: int = 10
+    # Top up to this many principles with the best-ranked ones that failed the filter
+    # (marked below_threshold). 0 = as published: the filter may leave nothing.
+    min_principles: int = 0
     recluster_factor: float = 1.5
     # improved 2: triplets from clusters of embedding differences
     triplets: bool | None = None  # default: on for icai_improved_2
@@ -621,6 +624,15 @@ def filter_principles(
             ranked.append(row.candidate_id)
     rows = {r.candidate_id: r for r in table.rows}
     ranked.sort(key=lambda cid: (-_net(rows[cid]), -rows[cid].for_, cands[cid].cluster_id))
+    below: set[str] = set()
+    if len(ranked) < config.min_principles:
+        spare = sorted(
+            dropped, key=lambda cid: (-_net(rows[cid]), -rows[cid].for_, cands[cid].cluster_id)
+        )
+        for cid in spare[: config.min_principles - len(ranked)]:
+            dropped.pop(cid)
+            below.add(cid)
+            ranked.append(cid)
 
     n = config.max_principles
     shortlist: list[str] = []
@@ -654,6 +666,7 @@ def filter_principles(
             "candidate_id": cid,
             "cluster_size": cand.cluster_size,
             "representative": cand.method,
+            "below_threshold": cid in below,
             **cand.evidence.counts(),
         }
         principles.append(make_principle(cand.text, Origin.ICAI, cand.evidence, stats))

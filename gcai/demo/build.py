@@ -230,7 +230,13 @@ def demo_runs(
                 "vote_seeds": sizes.vote_seeds,
                 "max_principles": sizes.max_principles,
             },
-            icai_config={"vote_seeds": sizes.vote_seeds, "max_principles": sizes.max_principles},
+            icai_config={
+                "vote_seeds": sizes.vote_seeds,
+                "max_principles": sizes.max_principles,
+                # With the tiny offline model few principles survive the vote; keep the best
+                # few (marked below threshold) so the rest of the loop has something to show.
+                "min_principles": 3 if sizes.quick_dataset else 0,
+            },
         )
         pair = [gcai_run, icai_run]
         for run in pair:

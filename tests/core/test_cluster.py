@@ -155,11 +155,24 @@ def test_separation_prefers_tight_clusters_far_from_the_rest():
 
 
 def test_clean_principles_trims_repeats_and_limits():
-    raw = ["  - Select the response that is kind. ", "Select the response that is kind.", "", "x"]
-    assert clean_principles(raw, 5) == ["Select the response that is kind.", "x"]
+    raw = [
+        "  - Select the response that is kind. ",
+        "Select the response that is kind.",
+        "",
+        "Select the response that is brief.",
+    ]
+    assert clean_principles(raw, 5) == [
+        "Select the response that is kind.",
+        "Select the response that is brief.",
+    ]
     assert clean_principles(raw, 1) == ["Select the response that is kind."]
     assert clean_principles("not a list", 3) is None
     assert clean_principles([1, 2], 3) is None
+
+
+def test_clean_principles_drops_placeholders_and_punctuation():
+    raw = ["Select the response that ...", "][", "...", "ok", "Select the response that is honest."]
+    assert clean_principles(raw, 5) == ["Select the response that is honest."]
 
 
 def test_evidence_is_sorted_unique_and_unions():

@@ -352,3 +352,39 @@ def test_result_round_trips_through_json(orthogonal):
     again = IcaiResult.from_dict(stored)
     assert again.to_dict() == result.to_dict()
     assert again.constitution.as_text() == result.constitution.as_text()
+
+
+def test_min_principles_tops_up_with_the_best_failed_candidates():
+    from gcai.core.cluster import Candidate, Evidence, RepresentativeOutput
+    from gcai.core.icai import IcaiConfig, filter_principles
+    from gcai.core.voting import PairVotes, VoteOutput
+    from tests.core.scripted import HashEmbedder
+
+    cands = RepresentativeOutput(
+        [
+            Candidate(
+                id=f"c{i}",
+                text=f"Select the response that is kind {i}.",
+                cluster_id=i,
+                evidence=Evidence(pair_ids=["p1"]),
+                cluster_size=1,
+                method="random",
+            )
+            for i in range(3)
+        ]
+    )
+    # Every candidate loses or ties on the single pair: the published filter keeps none.
+    votes = VoteOutput(
+        calls=[],
+        pairs=[
+            PairVotes(
+                pair_id="p1", label=Preference.A, answers={"c0": "b", "c1": "neither", "c2": "b"}
+            )
+        ],
+    )
+    strict = filter_principles(cands, votes, HashEmbedder(), IcaiConfig())
+    assert strict.principles == []
+    topped = filter_principles(cands, votes, HashEmbedder(), IcaiConfig(min_principles=2))
+    assert len(topped.principles) == 2
+    assert all(p.stats["below_threshold"] for p in topped.principles)
+    assert topped.principles[0].text.endswith("kind 1.")  # abstain beats against
