@@ -169,6 +169,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "GCAI API",
     "DESCRIPTION": "Grounded Constitutional AI: studies, annotations, constitutions, surveys.",
     "VERSION": "1.0.0",
+    # One name for the screen-side choices used by several survey fields.
+    "ENUM_NAME_OVERRIDES": {"ScreenSideEnum": "surveys.services.SCREEN_SIDES"},
 }
 
 CACHES = {

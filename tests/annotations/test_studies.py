@@ -97,3 +97,15 @@ def test_healthz_reports_database(client):
     response = client.get(reverse("healthz"))
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
+
+
+def test_study_page_links_every_section(owner_client, study):
+    html = owner_client.get(reverse("study_detail", args=[study.pk])).content.decode()
+    for name in (
+        "study_constitutions",
+        "evaluation_list",
+        "survey_list",
+        "study_data",
+        "moderation_queue",
+    ):
+        assert reverse(name, args=[study.pk]) in html, name
