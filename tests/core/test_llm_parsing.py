@@ -124,3 +124,14 @@ def test_schema_instruction_embeds_the_schema():
     text = schema_instruction(PRINCIPLES)
     assert '"principles"' in text
     assert "JSON" in text
+
+
+def test_raw_newlines_inside_strings_are_accepted():
+    from gcai.core.llm.parsing import parse_output
+
+    raw = '{"principles": ["Select the response that is\nbrief."]}'
+    schema = {
+        "type": "object",
+        "properties": {"principles": {"type": "array", "items": {"type": "string"}}},
+    }
+    assert parse_output(raw, schema) == {"principles": ["Select the response that is\nbrief."]}

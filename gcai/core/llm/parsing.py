@@ -62,13 +62,19 @@ def _strip_trailing_commas(text: str) -> str:
 
 def _decode_prefix(text: str) -> Any:
     """Decode the JSON value that starts ``text``, ignoring whatever follows it."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     try:
         value, _ = decoder.raw_decode(text)
         return value
     except json.JSONDecodeError:
         value, _ = decoder.raw_decode(_strip_trailing_commas(text))
         return value
+
+
+def _loads(text: str) -> Any:
+    # strict=False accepts raw control characters (newlines, tabs) inside strings, which
+    # small models often emit; the value is otherwise standard JSON.
+    return json.loads(text, strict=False)
 
 
 class _Missing:
@@ -92,8 +98,8 @@ def _candidates(text: str) -> Iterator[Any]:
     if not text:
         return
     # 1. The whole answer is JSON (the structured-output case).
-    yield _attempt(json.loads, text)
-    yield _attempt(lambda t: json.loads(_strip_trailing_commas(t)), text)
+    yield _attempt(_loads, text)
+    yield _attempt(lambda t: _loads(_strip_trailing_commas(t)), text)
     # 2. Fenced blocks, ```json first.
     fences = sorted(_FENCE.findall(text), key=lambda m: m[0].lower() != "json")
     for _, body in fences:
