@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import traceback
 import uuid
 from collections.abc import Iterable, Sequence
@@ -25,11 +24,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from annotations.models import Annotation, PreferencePair, Split, Study
+from gcai.constitutions import jobs
 from gcai.constitutions.models import Constitution, Evaluation, EvaluationKind, JobStatus
 from gcai.constitutions.pipeline import sample_ids
 from gcai.constitutions.runs import pair_label
@@ -43,7 +43,7 @@ from gcai.core.evaluate import (
     orthogonal_constitution,
     principle_texts,
 )
-from gcai.core.llm.base import LLMCancelled, LLMTransportError
+from gcai.core.llm.base import LLMCancelled
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.similarity import constitution_similarity, reference_similarity
 from gcai.core.types import Pair, Preference
@@ -59,12 +59,8 @@ class EvaluationError(ValueError):
     """An evaluation that cannot be created or resumed; the message is safe to show."""
 
 
-class _Cancelled(Exception):
-    pass
-
-
-class _JudgeUnavailable(Exception):
-    pass
+_Cancelled = jobs.JobCancelled
+_JudgeUnavailable = jobs.LLMUnavailable
 
 
 # --------------------------------------------------------------------------- inputs
@@ -337,72 +333,15 @@ def evaluation_run_inline(*, evaluation: Evaluation) -> str:
 # --------------------------------------------------------------------------- execution
 
 
-class _CancelCheck:
-    """Polls the database at most once a second so a cancel reaches in-flight calls."""
-
-    def __init__(self, evaluation_id: int) -> None:
-        self.evaluation_id = evaluation_id
-        self._checked = 0.0
-        self._cancelled = False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if not self._cancelled and now - self._checked > 1.0:
-            self._checked = now
-            self._cancelled = Evaluation.objects.filter(
-                pk=self.evaluation_id, cancel_requested=True
-            ).exists()
-        return self._cancelled
-
-
-class _GuardedJudge:
-    """Turns "cancelled" and "the server kept failing" into evaluation-level outcomes.
-
-    A malformed answer is data (the pair's judgement records the error); a server that
-    failed every retry is not: storing a batch of error records would score them as
-    judge errors and a resume would never retry them. Failing the batch instead keeps
-    the answered calls in the response cache for the resume.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = getattr(inner, "name", "judge")
-
-    def complete(self, request):
-        return self.inner.complete(request)
-
-    def complete_many(self, requests):
-        results = self.inner.complete_many(requests)
-        errors = [r.error for r in results if r.error is not None]
-        if any(isinstance(e, LLMCancelled) for e in errors):
-            raise _Cancelled()
-        transport = [e for e in errors if isinstance(e, LLMTransportError)]
-        if transport:
-            raise _JudgeUnavailable(
-                f"LLM server failed after retries on {len(transport)} request(s): {transport[0]}"
-            )
-        return results
-
-
-def _judge(meter: UsageMeter, evaluation_id: int) -> _GuardedJudge:
+def _judge(meter: UsageMeter, evaluation_id: int) -> jobs.GuardedModel:
     from gcai.constitutions import llm
 
-    return _GuardedJudge(llm.chat_model_for(meter=meter, should_cancel=_CancelCheck(evaluation_id)))
+    cancel = jobs.CancelCheck(Evaluation, evaluation_id)
+    return jobs.GuardedModel(llm.chat_model_for(meter=meter, should_cancel=cancel))
 
 
 def _record_usage(evaluation_id: int, meter: UsageMeter) -> None:
-    snap = meter.snapshot()
-    if not snap["requests"] and not snap["calls"]:
-        return
-    Evaluation.objects.filter(pk=evaluation_id).update(
-        llm_calls=F("llm_calls") + snap["calls"],
-        llm_cached_calls=F("llm_cached_calls") + snap["cached_calls"],
-        llm_errors=F("llm_errors") + snap["errors"],
-        prompt_tokens=F("prompt_tokens") + snap["prompt_tokens"],
-        completion_tokens=F("completion_tokens") + snap["completion_tokens"],
-        cost_usd=F("cost_usd") + snap["cost_usd"],
-    )
-    meter.reset()
+    jobs.record_usage(Evaluation, evaluation_id, meter)
 
 
 def _end(evaluation_id: int, status: str, message: str = "") -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import traceback
 import uuid
 from collections.abc import Iterable
@@ -22,11 +21,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotations.models import Annotation, Moderation, PreferencePair, Split, Study, ValueStatement
-from gcai.constitutions import pipeline
+from gcai.constitutions import jobs, pipeline
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
@@ -37,16 +35,13 @@ from gcai.constitutions.models import (
     StageArtifact,
 )
 from gcai.constitutions.pipeline import RunInputs, Stage, StageError
-from gcai.core.llm.base import LLMCancelled, LLMTransportError
-from gcai.core.llm.cache import cache_key
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.types import Judgement, Pair, Preference, Statement
 
 log = logging.getLogger(__name__)
 
 
-class RunCancelled(Exception):
-    pass
+RunCancelled = jobs.JobCancelled
 
 
 # --------------------------------------------------------------------------- inputs
@@ -171,28 +166,10 @@ def _output_loader(run: PipelineRun):
     return load
 
 
-class _CancelCheck:
-    """Polls the database at most once a second so a cancel reaches in-flight LLM work."""
-
-    def __init__(self, run_id: int) -> None:
-        self.run_id = run_id
-        self._checked = 0.0
-        self._cancelled = False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if not self._cancelled and now - self._checked > 1.0:
-            self._checked = now
-            self._cancelled = PipelineRun.objects.filter(
-                pk=self.run_id, cancel_requested=True
-            ).exists()
-        return self._cancelled
-
-
 def _inputs(run: PipelineRun, meter: UsageMeter) -> RunInputs:
     from gcai.constitutions import llm
 
-    cancel = _CancelCheck(run.pk)
+    cancel = jobs.CancelCheck(PipelineRun, run.pk)
     return RunInputs(
         method=run.method,
         config=run.config,
@@ -200,47 +177,11 @@ def _inputs(run: PipelineRun, meter: UsageMeter) -> RunInputs:
         judgements_loader=lambda: run_judgements(run),
         statements_loader=lambda: run_statements(run),
         output_loader=_output_loader(run),
-        model_factory=lambda: _GuardedModel(llm.chat_model_for(meter=meter, should_cancel=cancel)),
+        model_factory=lambda: jobs.GuardedModel(
+            llm.chat_model_for(meter=meter, should_cancel=cancel)
+        ),
         embedder_factory=llm.embedder,
     )
-
-
-class _GuardedModel:
-    """Turns "the server is unreachable" and "cancelled" into run-level failures.
-
-    A malformed answer is data (recorded per item by the stage); a server that failed
-    every retry is not, and carrying on would store a run of error records. Failing the
-    batch instead keeps the finished calls in the cache for the resume.
-    """
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.name = getattr(inner, "name", "model")
-
-    def complete(self, request):
-        return self.inner.complete(request)
-
-    def complete_many(self, requests):
-        # Identical questions in one batch (duplicate pairs are common in real data) are
-        # asked once; the cache would only catch them after the first answer lands.
-        keys = [cache_key(self.name, r) for r in requests]
-        first: dict[str, int] = {}
-        unique = []
-        for request, key in zip(requests, keys, strict=True):
-            if key not in first:
-                first[key] = len(unique)
-                unique.append(request)
-        answered = self.inner.complete_many(unique)
-        results = [answered[first[key]] for key in keys]
-        errors = [r.error for r in results if r.error is not None]
-        if any(isinstance(e, LLMCancelled) for e in errors):
-            raise RunCancelled()
-        transport = [e for e in errors if isinstance(e, LLMTransportError)]
-        if transport:
-            raise StageError(
-                f"LLM server failed after retries on {len(transport)} request(s): {transport[0]}"
-            )
-        return results
 
 
 # --------------------------------------------------------------------------- create / start
@@ -373,18 +314,7 @@ def run_resume(*, run: PipelineRun) -> None:
 
 
 def _record_usage(run_id: int, meter: UsageMeter) -> None:
-    snap = meter.snapshot()
-    if not snap["requests"] and not snap["calls"]:
-        return
-    PipelineRun.objects.filter(pk=run_id).update(
-        llm_calls=F("llm_calls") + snap["calls"],
-        llm_cached_calls=F("llm_cached_calls") + snap["cached_calls"],
-        llm_errors=F("llm_errors") + snap["errors"],
-        prompt_tokens=F("prompt_tokens") + snap["prompt_tokens"],
-        completion_tokens=F("completion_tokens") + snap["completion_tokens"],
-        cost_usd=F("cost_usd") + snap["cost_usd"],
-    )
-    meter.reset()
+    jobs.record_usage(PipelineRun, run_id, meter)
 
 
 def _fail(run_id: int, message: str, *, status: str = JobStatus.FAILED) -> None:
@@ -457,7 +387,7 @@ def run_step(run_id: int) -> str:
         _record_usage(run.pk, meter)
         _fail(run.pk, "", status=JobStatus.CANCELLED)
         return "cancelled"
-    except (StageError, ValueError) as exc:
+    except (StageError, jobs.LLMUnavailable, ValueError) as exc:
         _record_usage(run.pk, meter)
         _fail(run.pk, str(exc))
         return "failed"
@@ -524,7 +454,7 @@ def run_batch(run_id: int, stage_name: str, batch: int) -> str:
             _record_usage(run.pk, meter)
             _fail(run.pk, "", status=JobStatus.CANCELLED)
             return "cancelled"
-        except (StageError, ValueError) as exc:
+        except (StageError, jobs.LLMUnavailable, ValueError) as exc:
             _record_usage(run.pk, meter)
             _fail(run.pk, f"{stage_name} batch {batch}: {exc}")
             return "failed"
