@@ -247,6 +247,9 @@ GCAI_EMBEDDING_MODEL = env_str(
     "all-MiniLM-L6-v2" if GCAI_EMBEDDINGS == "local" else "text-embedding-3-small",
 )
 
+# Embeddings from a different OpenAI-compatible server than chat (unset: GCAI_LLM_BASE_URL).
+GCAI_EMBEDDING_BASE_URL = env_str("GCAI_EMBEDDING_BASE_URL")
+
 # --- Product limits -------------------------------------------------------------------------
 GCAI_IMPORT_MAX_BYTES = env_int("GCAI_IMPORT_MAX_BYTES", 500 * 1024 * 1024, minimum=1)
 GCAI_LEASE_SECONDS = env_int("GCAI_LEASE_SECONDS", 15 * 60, minimum=10)
