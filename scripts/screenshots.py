@@ -56,13 +56,20 @@ def main() -> None:
     if gcai_run:
         researcher_pages.append(("run", reverse("run_detail", args=[study.pk, gcai_run.pk])))
     if constitution:
-        researcher_pages.append(("constitution", reverse("constitution_detail", args=[study.pk, constitution.pk])))
+        researcher_pages.append(
+            ("constitution", reverse("constitution_detail", args=[study.pk, constitution.pk]))
+        )
     if evaluation:
         researcher_pages.append(
-            ("evaluation", reverse("evaluation_compare", args=[study.pk, evaluation.comparison_group]))
+            (
+                "evaluation",
+                reverse("evaluation_compare", args=[study.pk, evaluation.comparison_group]),
+            )
         )
     if survey:
-        researcher_pages.append(("survey_results", reverse("survey_results", args=[study.pk, survey.pk])))
+        researcher_pages.append(
+            ("survey_results", reverse("survey_results", args=[study.pk, survey.pk]))
+        )
     researcher_pages.append(("moderation", reverse("moderation_queue", args=[study.pk])))
 
     with sync_playwright() as pw:
@@ -95,7 +102,11 @@ def main() -> None:
 
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
-        page.goto(args.base + reverse("participant_entry", args=[study.entry_token]) + "?PROLIFIC_PID=screenshot-1")
+        page.goto(
+            args.base
+            + reverse("participant_entry", args=[study.entry_token])
+            + "?PROLIFIC_PID=screenshot-1"
+        )
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(out / "participant_consent.png"))
         print("participant consent")
