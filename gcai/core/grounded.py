@@ -55,6 +55,7 @@ from gcai.core.voting import (
     require_float,
     require_int,
     require_prompt,
+    settings_from_dict,
     tally,
     vote,
 )
@@ -173,11 +174,7 @@ class GcaiConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GcaiConfig:
-        """Build from JSON; unknown keys are an error (a typo must not silently do nothing)."""
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"{unknown[0]}: unknown GCAI setting")
-        return cls(**dict(data))
+        return settings_from_dict(cls, data, "GCAI")
 
 
 def _request(

@@ -63,6 +63,7 @@ from gcai.core.voting import (
     require_float,
     require_int,
     require_prompt,
+    settings_from_dict,
     tally,
 )
 from gcai.core.voting import vote as _vote
@@ -205,11 +206,7 @@ class IcaiConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IcaiConfig:
-        """Build from JSON; unknown keys are an error (a typo must not silently do nothing)."""
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"{unknown[0]}: unknown ICAI setting")
-        return cls(**{k: _copy(v) for k, v in data.items()})
+        return settings_from_dict(cls, data, "ICAI")
 
 
 def _copy(value: Any) -> Any:

@@ -34,13 +34,14 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from gcai.core import prompts
 from gcai.core.cluster import Candidate, stable_rng, stable_seed
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult, LLMOutputError
 from gcai.core.types import Pair, Preference
 
+_S = TypeVar("_S")
 Answer = Literal["a", "b", "both", "neither", "split", "invalid"]
 Outcome = Literal["for", "against", "abstain", "invalid"]
 AGGREGATIONS: tuple[str, ...] = ("majority", "unanimous")
@@ -83,6 +84,15 @@ def aggregate(answers: Sequence[str], method: str) -> Answer:
 
 
 # --------------------------------------------------------------------------- config
+
+
+def settings_from_dict(cls: type[_S], data: Mapping[str, Any], label: str) -> _S:
+    """Build a settings dataclass from JSON; unknown keys are an error naming the key,
+    because a typo must not silently do nothing. Lists are copied."""
+    unknown = sorted(set(data) - set(cls.__dataclass_fields__))  # type: ignore[attr-defined]
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown {label} setting")
+    return cls(**{k: list(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def require_int(name: str, value: object, minimum: int, *, optional: bool = False) -> None:
@@ -149,10 +159,7 @@ class VoteConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VoteConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{sorted(unknown)[0]}: unknown vote setting")
-        return cls(**dict(data))
+        return settings_from_dict(cls, data, "vote")
 
 
 # --------------------------------------------------------------------------- outputs
