@@ -154,15 +154,7 @@ class GcaiConfig:
 
     def voting(self) -> VoteConfig:
         """The vote-stage settings (the same machinery as ICAI)."""
-        return VoteConfig(
-            seed=self.seed,
-            seeds=self.vote_seeds,
-            max_candidates_per_call=self.max_candidates_per_call,
-            aggregation=self.aggregation,
-            prompt=self.vote_prompt,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-        )
+        return VoteConfig.of(self)
 
     def quotas(self) -> tuple[int, int]:
         """(contextual, general) slots before unused share is filled from the other stream."""

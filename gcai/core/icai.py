@@ -191,15 +191,7 @@ class IcaiConfig:
 
     def voting(self) -> VoteConfig:
         """The vote-stage settings."""
-        return VoteConfig(
-            seed=self.seed,
-            seeds=self.vote_seeds,
-            max_candidates_per_call=self.max_candidates_per_call,
-            aggregation=self.aggregation,
-            prompt=self.vote_prompt,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-        )
+        return VoteConfig.of(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: _copy(getattr(self, name)) for name in self.__dataclass_fields__}

@@ -161,6 +161,19 @@ class VoteConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> VoteConfig:
         return settings_from_dict(cls, data, "vote")
 
+    @classmethod
+    def of(cls, config: Any) -> VoteConfig:
+        """The vote settings of a method config (ICAI or GCAI): both name them the same."""
+        return cls(
+            seed=config.seed,
+            seeds=config.vote_seeds,
+            max_candidates_per_call=config.max_candidates_per_call,
+            aggregation=config.aggregation,
+            prompt=config.vote_prompt,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+        )
+
 
 # --------------------------------------------------------------------------- outputs
 
