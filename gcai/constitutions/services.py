@@ -11,6 +11,7 @@ from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
     ConstitutionStatus,
+    Principle,
     WorkerPing,
 )
 
@@ -46,20 +47,20 @@ def constitution_publish(*, constitution: Constitution) -> Constitution:
     constitution = Constitution.objects.select_for_update().get(pk=constitution.pk)
     if constitution.is_published:
         return constitution
-    items = list(constitution.items.select_related("principle"))
+    items = list(constitution.items.all())
     if not items:
         raise ConstitutionError(
             "A constitution needs at least one principle before it is published."
         )
-    unsupported = [
-        item.position
-        for item in items
-        if not (
-            item.principle.supporting_pairs.exists()
-            or item.principle.supporting_annotations.exists()
-            or item.principle.supporting_statements.exists()
+    # Three queries for the whole constitution, not three per principle.
+    ids = [item.principle_id for item in items]
+    supported: set[int] = set()
+    for relation in ("supporting_pairs", "supporting_annotations", "supporting_statements"):
+        through = getattr(Principle, relation).through
+        supported.update(
+            through.objects.filter(principle_id__in=ids).values_list("principle_id", flat=True)
         )
-    ]
+    unsupported = [item.position for item in items if item.principle_id not in supported]
     if unsupported:
         raise ConstitutionError(
             f"Principle(s) {', '.join(map(str, unsupported))} have no evidence; drop them or rebuild."
