@@ -15,9 +15,9 @@ from django.conf import settings
 
 from annotations.models import Role
 from tests.factories import MembershipFactory, StudyFactory, UserFactory
+from tests.fixtures import DATA
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 # --- No network: sockets may only reach loopback ------------------------------------------
@@ -83,9 +83,8 @@ def stranger_client(client, other_researcher):
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.skip("../shared/data is not present")
-    return SHARED_DATA
+    """The vendored slices of ../shared/data (tests/fixtures/data): never skipped."""
+    return DATA
 
 
 # --- A real Celery worker process -------------------------------------------------------

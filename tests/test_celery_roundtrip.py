@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from gcai.celery import app as celery_app
 from gcai.constitutions.models import WorkerPing
 from gcai.constitutions.services import worker_ping
 
@@ -21,11 +23,19 @@ def test_task_roundtrip_through_broker_and_worker(celery_worker_process):
     assert ping.worker  # the worker wrote its host name
 
 
+@pytest.mark.django_db
 def test_suite_uses_the_configured_services():
-    # make test runs against PostgreSQL and Redis; this guards against silently
-    # falling back to the embedded defaults in CI.
-    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        assert connection.vendor == "postgresql"
-        assert settings.CELERY_BROKER_URL.startswith(("redis://", "amqp://"))
-    else:
-        pytest.skip("running on the embedded SQLite default")
+    # make test sets DATABASE_URL and CELERY_BROKER_URL (PostgreSQL and Redis); the suite
+    # must really talk to them, not silently fall back to the embedded defaults.
+    url = os.environ.get("DATABASE_URL", "")
+    expected_vendor = "postgresql" if url.startswith(("postgres", "pgsql")) else "sqlite"
+    assert connection.vendor == expected_vendor
+    if expected_vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_database()")
+            (database,) = cursor.fetchone()
+        # pytest-django runs on test_<name> of the configured database.
+        assert database == f"test_{url.rsplit('/', 1)[-1].split('?')[0]}"
+    broker = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+    assert broker == settings.CELERY_BROKER_URL
+    assert celery_app.conf.broker_url == broker

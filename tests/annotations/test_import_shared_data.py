@@ -1,4 +1,8 @@
-"""Every file in ../shared/data imports (ICAI CSVs, ICAI annotated pairs, AlpacaEval)."""
+"""Every file of the shared data imports (ICAI CSVs, ICAI annotated pairs, AlpacaEval).
+
+The files are the vendored copies in tests/fixtures/data: the ICAI files whole, the
+AlpacaEval files as their first 24 lines.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ EXPECTED = {
     "icai-synthetic/synthetic_data_aligned_vqvtb.csv": ("icai_csv", 30, 0),
     "icai-synthetic/synthetic_data_orthogonal_adcbg.csv": ("icai_csv", 30, 0),
     "icai-synthetic/synthetic_data_mixed_vqvtb_adcbg.csv": ("icai_csv", 60, 0),
-    "alpacaeval-reasons/claude-2.1-vs-gpt4turbo.jsonl": ("gcai", 803, 0),
-    "alpacaeval-reasons/mistral-7b-vs-gpt4turbo.jsonl": ("gcai", 805, 0),
+    "alpacaeval-reasons/claude-2.1-vs-gpt4turbo.jsonl": ("gcai", 24, 0),
+    "alpacaeval-reasons/mistral-7b-vs-gpt4turbo.jsonl": ("gcai", 24, 0),
 }
 
 

@@ -242,9 +242,16 @@ def test_reason_minimum_is_configurable(study, annotator, pairs):
     study.reason_min_length = 3
     study.save()
     a = queue.pair_next_for_annotator(user=annotator, study=study)
-    queue.annotation_submit(
+    # One character under the study's minimum is refused, the minimum itself is stored
+    # (the default minimum is far longer, so both would fail without the setting).
+    _refused(
+        "reason_too_short", user=annotator, study=study, pair_id=a.pair_id, choice="tie",
+        reason="ok",
+    )  # fmt: skip
+    annotation = queue.annotation_submit(
         user=annotator, study=study, pair_id=a.pair_id, choice="tie", reason="ok!"
     )
+    assert Annotation.objects.get(pk=annotation.pk).reason == "ok!"
 
 
 def test_late_submission_is_accepted_while_nobody_took_the_pair(study, annotator, pairs, settings):

@@ -30,10 +30,8 @@ def llm_server(settings):
 
 
 def load_synthetic(study, name: str, *, split: str = Split.TRAIN) -> Dataset:
-    """One of ICAI's synthetic CSVs as a dataset of the study (skips without ../shared)."""
+    """One of ICAI's synthetic CSVs (vendored in tests/fixtures) as a dataset of the study."""
     path = SYNTHETIC / name
-    if not path.exists():
-        pytest.skip("../shared/data/icai-synthetic is not present")
     dataset = Dataset.objects.create(study=study, name=name)
     for pair in load_icai_csv(path):
         PreferencePair.objects.create(

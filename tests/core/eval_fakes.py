@@ -14,13 +14,13 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gcai.core.llm.base import ChatRequest, ChatResult, LLMError, LLMOutputError, Usage
 from gcai.core.types import Pair, Preference
+from tests.fixtures import ICAI_SYNTHETIC
 
 Rule = Callable[[str], bool]  # does a response satisfy the principle?
 
@@ -246,8 +246,6 @@ class HashingEmbedder:
 
 
 # --------------------------------------------------------------------------- ICAI synthetic data
-
-ICAI_SYNTHETIC = Path(__file__).resolve().parents[3] / "shared" / "data" / "icai-synthetic"
 
 
 def load_icai_synthetic(filename: str) -> list[Pair]:

@@ -36,8 +36,9 @@ from gcai.core.llm.base import (
 )
 from gcai.core.llm.parsing import parse_output
 from gcai.core.types import Pair, Preference
+from tests.fixtures import ICAI_SYNTHETIC
 
-SYNTHETIC = Path(__file__).resolve().parents[3] / "shared" / "data" / "icai-synthetic"
+SYNTHETIC = ICAI_SYNTHETIC
 
 
 # --------------------------------------------------------------------------- data

@@ -26,7 +26,6 @@ from gcai.core.llm.base import LLMCancelled, LLMTransportError
 from gcai.core.types import Constitution, Pair, Preference, Principle
 from tests.core.eval_fakes import (
     ALIGNED_RULES,
-    ICAI_SYNTHETIC,
     MIXED_GROUND_TRUTH,
     ORTHOGONAL_RULES,
     ScriptedChatModel,
@@ -199,8 +198,6 @@ def test_baselines_run_through_the_same_judge_and_pairs():
 
 
 def test_ground_truth_constitution_reconstructs_icai_synthetic_preferences():
-    if not ICAI_SYNTHETIC.is_dir():
-        pytest.skip("../shared/data/icai-synthetic is not available")
     pairs = load_icai_synthetic("synthetic_data_mixed_vqvtb_adcbg.csv")
     model = ScriptedChatModel(rule_judge({**ALIGNED_RULES, **ORTHOGONAL_RULES}))
 

@@ -15,7 +15,6 @@ from gcai.core.types import Constitution, Principle
 from tests.core.eval_fakes import (
     ALIGNED_GROUND_TRUTH,
     ALIGNED_RULES,
-    ICAI_SYNTHETIC,
     MIXED_GROUND_TRUTH,
     ORTHOGONAL_GROUND_TRUTH,
     ORTHOGONAL_RULES,
@@ -62,8 +61,6 @@ def _explains(rules, pair) -> bool:
 
 @pytest.mark.parametrize("filename", list(DATASETS))
 def test_ground_truth_against_itself_is_the_maximum_and_orthogonal_scores_lower(filename):
-    if not ICAI_SYNTHETIC.is_dir():
-        pytest.skip("../shared/data/icai-synthetic is not available")
     truth, other = DATASETS[filename]
     # The written-down ground truth really generated this file's preferences.
     rules = {**ALIGNED_RULES, **ORTHOGONAL_RULES}

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from annotations.models import Participant
 from gcai.constitutions.models import Constitution, Method
 from surveys.models import Survey, SurveyStatus
 from tests.surveys.factories import open_survey, published_constitution
@@ -164,8 +165,9 @@ def _csv_rows(response):
 
 def test_csv_exports_hold_every_result_number_and_every_raw_answer(owner_client, study, researcher):
     survey = open_survey(study=study, user=researcher, rate_principles=True)
-    complete(Client(), survey, pid="P1")
-    complete(Client(), survey, pid="P2", pass_check=False)
+    prolific_ids = ("5f1a2b3c4d5e6f7a8b9c0d1e", "6a7b8c9d0e1f2a3b4c5d6e7f")
+    complete(Client(), survey, pid=prolific_ids[0])
+    complete(Client(), survey, pid=prolific_ids[1], pass_check=False)
 
     rows = _csv_rows(owner_client.get(reverse("survey_results_csv", kwargs=_kw(survey))))
     assert rows[0] == ["section", "item", "metric", "value"]
@@ -188,13 +190,19 @@ def test_csv_exports_hold_every_result_number_and_every_raw_answer(owner_client,
 
     answers = _csv_rows(owner_client.get(reverse("survey_answers_csv", kwargs=_kw(survey))))
     assert answers[0][:3] == ["response", "participant", "status"]
-    assert "PID0001" not in "".join(",".join(map(str, row)) for row in answers)
+    # Participants appear under their pseudonym only, never their Prolific ID.
+    participants = Participant.objects.filter(prolific_pid__in=prolific_ids)
+    pseudonyms = set(participants.values_list("pseudonym", flat=True))
+    assert len(pseudonyms) == 2  # the IDs reached the database, so leaving them out counts
+    assert {r[1] for r in answers[1:]} == pseudonyms
     assert len(answers) == 1 + 2 * survey.questions.count()
     assert {r[2] for r in answers[1:]} == {"completed", "screened_out"}
     assert {r[9] for r in answers[1:]} <= {"left", "right", "tie", "both_bad"}
 
     ratings = _csv_rows(owner_client.get(reverse("survey_ratings_csv", kwargs=_kw(survey))))
     assert len(ratings) == 1 + 5
+    exported = "\n".join(",".join(row) for row in [*rows, *answers, *ratings])
+    assert not any(pid in exported for pid in prolific_ids)
 
 
 def test_csv_neutralises_spreadsheet_formulas_in_comments(owner_client, study, researcher):
