@@ -209,11 +209,37 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "gcai")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_ACKS_LATE = True  # a killed worker's task is redelivered; tasks are idempotent
+# Late acks: a task is acknowledged only once it has finished, so a worker that dies
+# mid-task leaves its message with the broker and another worker runs it again. Re-running
+# is safe: stored batches are skipped and every answered LLM call is in the database cache.
+CELERY_TASK_ACKS_LATE = True
+# A pool process killed by a signal or the OOM killer hands its task straight back.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600 - 60, minimum=1)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis hands an unacknowledged message to another worker once the visibility timeout
+    # passes, even while the first worker is still running it. Keeping the timeout longer
+    # than the task time limit means a redelivery only ever happens after the first run
+    # is over (finished, killed by the time limit, or its worker lost): a batch is never
+    # computed twice at once. The price: a worker that disappears without a goodbye
+    # (SIGKILL, power loss) has its task picked up after the timeout, not at once.
+    CELERY_BROKER_VISIBILITY_TIMEOUT = env_int(
+        "CELERY_BROKER_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 3600, minimum=1
+    )
+    if CELERY_BROKER_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
+        raise ConfigError(
+            f"CELERY_BROKER_VISIBILITY_TIMEOUT={CELERY_BROKER_VISIBILITY_TIMEOUT} must be "
+            f"longer than CELERY_TASK_TIME_LIMIT={CELERY_TASK_TIME_LIMIT}, or a task still "
+            "running would be handed to a second worker."
+        )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+        # How often a worker looks for messages whose visibility timeout has passed.
+        "unacked_restore_interval": env_int("CELERY_BROKER_RESTORE_INTERVAL", 60, minimum=1),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

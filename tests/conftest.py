@@ -107,7 +107,7 @@ class WorkerProcess:
             sys.executable, "-m", "celery", "-A", "gcai", "worker",
             "-Q", queue, "--pool=threads", "--concurrency=4", "--loglevel=INFO",
             "--without-heartbeat", "--without-gossip", "--without-mingle",
-            "-n", f"{queue}@%h",
+            "-n", f"{queue}-{uuid.uuid4().hex[:4]}@%h",
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
@@ -126,7 +126,15 @@ class WorkerProcess:
             time.sleep(0.2)
         raise RuntimeError(f"Celery worker not ready after {timeout}s:\n{self.log()}")
 
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-task without acknowledging or handing anything back."""
+        self.proc.kill()
+        self.proc.wait(timeout=15)
+        self._log.close()
+
     def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=15)
@@ -135,11 +143,14 @@ class WorkerProcess:
         self._log.close()
 
 
-def start_worker(tmp_path: Path, extra_env: dict[str, str] | None = None) -> WorkerProcess:
-    """Start a worker on a private queue against the test database; route tasks to it."""
+def start_worker(
+    tmp_path: Path, extra_env: dict[str, str] | None = None, *, queue: str | None = None
+) -> WorkerProcess:
+    """Start a worker on a private queue (or ``queue``, to join another worker's) against
+    the test database; route tasks to it."""
     from gcai.celery import app
 
-    queue = f"gcai-test-{uuid.uuid4().hex[:8]}"
+    queue = queue or f"gcai-test-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ)
     env.update(
         {
@@ -151,7 +162,7 @@ def start_worker(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Wor
         }
     )
     env.update(extra_env or {})
-    worker = WorkerProcess(queue, env, tmp_path / f"{queue}.log")
+    worker = WorkerProcess(queue, env, tmp_path / f"{queue}-{uuid.uuid4().hex[:4]}.log")
     worker.wait_ready()
     app.conf.task_default_queue = queue
     return worker

@@ -107,3 +107,22 @@ def test_unknown_database_scheme_is_refused():
 def test_postgres_url_without_database_is_refused():
     with pytest.raises(ConfigError, match="must name a database"):
         parse_database_url("postgres://root@localhost")
+
+
+def test_redis_visibility_timeout_outlasts_the_task_time_limit():
+    # Otherwise Redis would hand a task that is still running to a second worker.
+    env = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "CELERY_TASK_TIME_LIMIT": "7200"}
+    result = _manage("shell", "-c", _PRINT_BROKER_OPTIONS, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "visibility_timeout=10800" in result.stdout
+
+    env["CELERY_BROKER_VISIBILITY_TIMEOUT"] = "3600"
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "CELERY_BROKER_VISIBILITY_TIMEOUT=3600 must be longer" in result.stderr
+
+
+_PRINT_BROKER_OPTIONS = (
+    "from gcai.celery import app; "
+    "print(f\"visibility_timeout={app.conf.broker_transport_options['visibility_timeout']}\")"
+)
