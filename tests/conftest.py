@@ -40,6 +40,21 @@ def _no_network():
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
 
 
+# --- Fast password hashing: real hashing costs ~0.5 s per user and tests create dozens --
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    previous = settings.PASSWORD_HASHERS
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
+    yield
+    settings.PASSWORD_HASHERS = previous
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
+
+
 # --- Personas ------------------------------------------------------------------------------
 @pytest.fixture
 def study(db):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from annotations.models import (
     Annotation,
@@ -16,6 +17,19 @@ from annotations.models import (
     Study,
     ValueStatement,
 )
+from gcai.constitutions.models import (
+    Constitution,
+    ConstitutionPrinciple,
+    ConstitutionStatus,
+    Evaluation,
+    EvaluationKind,
+    JobStatus,
+    Method,
+    Origin,
+    PipelineRun,
+    Principle,
+)
+from surveys.models import Survey
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -95,3 +109,126 @@ class StatementFactory(factory.django.DjangoModelFactory):
     participant = factory.SubFactory(ParticipantFactory, study=factory.SelfAttribute("..study"))
     text = "AI systems should be honest about what they do not know."
     moderation = "approved"
+
+
+# --------------------------------------------------------------------------- constitutions
+
+
+class PipelineRunFactory(factory.django.DjangoModelFactory):
+    """A finished run (no stored stages): what a constitution or a survey points back to."""
+
+    class Meta:
+        model = PipelineRun
+
+    study = factory.SubFactory(StudyFactory)
+    method = Method.GCAI
+    status = JobStatus.SUCCEEDED
+    title = factory.Sequence(lambda n: f"Run {n}")
+
+
+class PrincipleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Principle
+
+    run = factory.SubFactory(PipelineRunFactory)
+    study = factory.LazyAttribute(lambda o: o.run.study if o.run else StudyFactory())
+    text = factory.Sequence(lambda n: f"Select the response that respects rule {n}.")
+    origin = factory.LazyAttribute(
+        lambda o: Origin.ICAI if o.run and o.run.method != Method.GCAI else Origin.GENERAL
+    )
+
+
+class ConstitutionFactory(factory.django.DjangoModelFactory):
+    """A constitution made by a finished run, one item per text in ``principles``.
+
+    ``ConstitutionFactory(published=True)`` publishes it once its items exist
+    (published constitutions are immutable).
+    """
+
+    class Meta:
+        model = Constitution
+        skip_postgeneration_save = True
+
+    study = factory.SubFactory(StudyFactory)
+    method = Method.GCAI
+    run = factory.SubFactory(
+        PipelineRunFactory,
+        study=factory.SelfAttribute("..study"),
+        method=factory.SelfAttribute("..method"),
+        title=factory.LazyAttribute(lambda o: f"{o.factory_parent.title} run"),
+    )
+    title = factory.Sequence(lambda n: f"Constitution {n}")
+
+    @factory.post_generation
+    def principles(obj, create, extracted, **kwargs):
+        texts = extracted if extracted is not None else [
+            "Select the response that is honest about what it does not know.",
+            "Select the response that answers the question asked.",
+        ]  # fmt: skip
+        for position, text in enumerate(texts, start=1):
+            principle = PrincipleFactory(run=obj.run, study=obj.study, text=text)
+            ConstitutionPrinciple.objects.create(
+                constitution=obj, principle=principle, position=position, text=text
+            )
+
+    @factory.post_generation
+    def published(obj, create, extracted, **kwargs):
+        if extracted:
+            obj.status = ConstitutionStatus.PUBLISHED
+            obj.published_at = timezone.now()
+            obj.save(update_fields=["status", "published_at"])
+
+
+class EvaluationFactory(factory.django.DjangoModelFactory):
+    """A queued evaluation of a constitution (``kind`` and ``results`` as given)."""
+
+    class Meta:
+        model = Evaluation
+
+    study = factory.SubFactory(StudyFactory)
+    constitution = factory.SubFactory(ConstitutionFactory, study=factory.SelfAttribute("..study"))
+    kind = EvaluationKind.CONSTITUTION
+    status = JobStatus.QUEUED
+
+
+# --------------------------------------------------------------------------- surveys
+
+
+class SurveyFactory(factory.django.DjangoModelFactory):
+    """A draft survey made through ``surveys.services.survey_create``, so it gets the default
+    questions; ``SurveyFactory(opened=True)`` opens it."""
+
+    class Meta:
+        model = Survey
+        skip_postgeneration_save = True
+
+    study = factory.SubFactory(StudyFactory)
+    title = "GCAI vs ICAI"
+    constitution_a = factory.SubFactory(
+        ConstitutionFactory,
+        study=factory.SelfAttribute("..study"),
+        method=Method.GCAI,
+        title="Grounded v1",
+        published=True,
+    )
+    constitution_b = factory.SubFactory(
+        ConstitutionFactory,
+        study=factory.SelfAttribute("..study"),
+        method=Method.ICAI,
+        title="Baseline v1",
+        published=True,
+    )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from surveys import services
+
+        return services.survey_create(**kwargs)
+
+    @factory.post_generation
+    def opened(obj, create, extracted, **kwargs):
+        if extracted:
+            from surveys import services
+
+            services.survey_open(survey=obj)
+            obj.refresh_from_db()

@@ -14,11 +14,6 @@ pytestmark = pytest.mark.django_db
 REASON = "Clearer, and it answers the question asked."
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def pairs(study):
     dataset = DatasetFactory(study=study, annotation_overlap=1)

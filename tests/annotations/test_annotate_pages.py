@@ -13,11 +13,6 @@ pytestmark = pytest.mark.django_db
 REASON = "More accurate and it cites its source."
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def dataset(study):
     return DatasetFactory(study=study, annotation_overlap=1)

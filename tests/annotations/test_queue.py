@@ -21,12 +21,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Real password hashing costs ~0.5 s per user; these tests create dozens.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 REASON = "The first one answers the actual question."
 
 

@@ -33,11 +33,6 @@ postgres_only = pytest.mark.skipif(
 sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite set-up")
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _annotate_until_empty(user, study, barrier, skip_rate, seed, results, errors):
     rng = random.Random(seed)
     submitted = skipped = 0
