@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 
 class ConfigError(RuntimeError):
@@ -97,40 +94,34 @@ def env_json(name: str, default: Any) -> Any:
         raise ConfigError(f"Environment variable {name} is not valid JSON: {exc}") from None
 
 
-@dataclass(frozen=True)
-class DatabaseURL:
-    engine: str
-    name: str
-    user: str = ""
-    password: str = ""
-    host: str = ""
-    port: str = ""
-    options: dict[str, str] | None = None
+_ENGINES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
 
 
-def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> DatabaseURL:
-    """Parse ``postgres://user:pass@host:port/db`` or ``sqlite:///path``."""
-    parsed = urlparse(url)
-    if parsed.scheme in ("postgres", "postgresql", "pgsql"):
-        db = unquote(parsed.path.lstrip("/"))
-        if not db:
-            raise ConfigError(f"{name} must name a database: postgres://user@host:5432/NAME")
-        options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        return DatabaseURL(
-            engine="django.db.backends.postgresql",
-            name=db,
-            user=unquote(parsed.username or ""),
-            password=unquote(parsed.password or ""),
-            host=parsed.hostname or "",
-            port=str(parsed.port or ""),
-            options=options or None,
+def database_from_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, Any]:
+    """Django's ``DATABASES["default"]`` for ``postgres://user:pass@host:port/db?opts`` or
+    ``sqlite:///relative/path`` / ``sqlite:////absolute/path`` (parsed by dj-database-url).
+
+    Only PostgreSQL and SQLite are supported: the app relies on their JSON and locking.
+    """
+    import dj_database_url
+
+    # Only the scheme goes into the message: the rest of the URL may hold a password.
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    try:
+        config = dict(dj_database_url.parse(url))
+    except (ValueError, dj_database_url.UnknownSchemeError):
+        config = {}
+    if config.get("ENGINE") not in _ENGINES:
+        raise ConfigError(
+            f"{name} has unsupported scheme {scheme!r}; use postgres:// or sqlite:///"
         )
-    if parsed.scheme == "sqlite":
-        # sqlite:///relative/path or sqlite:////absolute/path
-        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
-        if not path:
-            raise ConfigError(f"{name} must give a file: sqlite:///var/gcai.sqlite3")
-        return DatabaseURL(engine="django.db.backends.sqlite3", name=str(Path(path)))
-    raise ConfigError(
-        f"{name} has unsupported scheme {parsed.scheme!r}; use postgres:// or sqlite:///"
-    )
+    if not config.get("NAME"):
+        example = (
+            "postgres://user@host:5432/NAME"
+            if config["ENGINE"].endswith("postgresql")
+            else "sqlite:///var/gcai.sqlite3"
+        )
+        raise ConfigError(f"{name} must name a database: {example}")
+    config["PORT"] = str(config.get("PORT") or "")
+    config.setdefault("OPTIONS", {})
+    return config

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gcai.env import (
     ConfigError,
+    database_from_url,
     env_bool,
     env_choice,
     env_float,
@@ -19,7 +20,6 @@ from gcai.env import (
     env_json,
     env_list,
     env_str,
-    parse_database_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -88,20 +88,13 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------
 _db_url = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gcai.sqlite3'}")
-_db = parse_database_url(_db_url)
 DATABASES = {
     "default": {
-        "ENGINE": _db.engine,
-        "NAME": _db.name,
-        "USER": _db.user,
-        "PASSWORD": _db.password,
-        "HOST": _db.host,
-        "PORT": _db.port,
+        **database_from_url(_db_url),
         "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-        "OPTIONS": dict(_db.options or {}),
     }
 }
-if _db.engine.endswith("sqlite3"):
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Web server and Celery worker share the file: WAL and a busy timeout let them
     # write side by side instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gcai.env import ConfigError, env_bool, env_int, env_json, parse_database_url
+from gcai.env import ConfigError, database_from_url, env_bool, env_int, env_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,31 +82,32 @@ def test_invalid_backend_choice_fails_at_startup():
 
 
 def test_parse_postgres_url():
-    db = parse_database_url("postgres://alice:s%40cret@db.internal:6543/gcai?sslmode=require")
-    assert db.engine == "django.db.backends.postgresql"
-    assert (db.user, db.password, db.host, db.port, db.name) == (
+    db = database_from_url("postgres://alice:s%40cret@db.internal:6543/gcai?sslmode=require")
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
         "alice",
         "s@cret",
         "db.internal",
         "6543",
         "gcai",
     )
-    assert db.options == {"sslmode": "require"}
+    assert db["OPTIONS"] == {"sslmode": "require"}
 
 
 def test_parse_sqlite_url_relative_and_absolute():
-    assert parse_database_url("sqlite:///var/x.sqlite3").name == "var/x.sqlite3"
-    assert parse_database_url("sqlite:////tmp/x.sqlite3").name == "/tmp/x.sqlite3"
+    assert database_from_url("sqlite:///var/x.sqlite3")["NAME"] == "var/x.sqlite3"
+    assert database_from_url("sqlite:////tmp/x.sqlite3")["NAME"] == "/tmp/x.sqlite3"
 
 
-def test_unknown_database_scheme_is_refused():
+@pytest.mark.parametrize("url", ["mysql://root@localhost/x", "ftp://host/x", "not a url"])
+def test_unknown_database_scheme_is_refused(url):
     with pytest.raises(ConfigError, match="DATABASE_URL"):
-        parse_database_url("mysql://root@localhost/x")
+        database_from_url(url)
 
 
 def test_postgres_url_without_database_is_refused():
     with pytest.raises(ConfigError, match="must name a database"):
-        parse_database_url("postgres://root@localhost")
+        database_from_url("postgres://root@localhost")
 
 
 def test_redis_visibility_timeout_outlasts_the_task_time_limit():
