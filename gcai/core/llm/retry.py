@@ -1,7 +1,9 @@
-"""Retry policy for OpenAI-compatible HTTP calls (chat and embeddings).
+"""Retry policy for OpenAI-compatible HTTP calls (chat and embeddings), on tenacity.
 
-Our own loop instead of the SDK's so that every attempt is counted, cancellation is
-checked between attempts and the backoff is the same for chat and embeddings.
+Our own policy instead of the SDK's so that every attempt is counted, cancellation is
+checked before each attempt and during every wait, a server's ``Retry-After`` is
+honoured (capped, with a little jitter), and the backoff is the same for chat and
+embeddings. tenacity runs the loop; this module decides what to retry and how long to wait.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
+
+import tenacity
 
 from gcai.core.llm.base import LLMCancelled, LLMTransportError
 
@@ -41,8 +45,19 @@ class RetryPolicy:
             wait = min(max(retry_after, 0.0), self.retry_after_cap)
             # A little jitter so many workers told "retry in 2 s" do not return in lockstep.
             return wait + random.uniform(0, min(wait * 0.1, 1.0))
-        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
-        return random.uniform(0, ceiling)
+        backoff = tenacity.wait_random_exponential(
+            multiplier=self.backoff_base, max=self.backoff_max
+        )
+        state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+        state.attempt_number = attempt + 1
+        return backoff(state)
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        """tenacity's wait: :meth:`delay` for the failure that just happened."""
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        retry_after = retry_after_from(exc) if exc is not None else None
+        return self.delay(state.attempt_number - 1, retry_after)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -118,32 +133,49 @@ def call_with_retries(
 
     Non-retryable exceptions propagate unchanged (the caller decides, e.g. a 400).
     Raises :class:`LLMTransportError` once retries are exhausted and
-    :class:`LLMCancelled` when ``cancelled()`` becomes true between attempts.
+    :class:`LLMCancelled` when ``cancelled()`` becomes true before an attempt or while
+    waiting for the next one.
     """
-    attempt = 0
-    while True:
+    failures: list[BaseException] = []
+
+    def before(state: tenacity.RetryCallState) -> None:
         if cancelled is not None and cancelled():
             raise LLMCancelled(f"{what} cancelled")
         if on_attempt is not None:
             on_attempt()
-        try:
-            return fn()
-        except Exception as exc:
-            if not is_retryable(exc):
-                raise
-            if attempt >= policy.max_retries:
-                raise LLMTransportError(
-                    f"{what} failed after {attempt + 1} attempts: {exc}"
-                ) from exc
-            wait = policy.delay(attempt, retry_after_from(exc))
-            logger.info(
-                "%s failed (%s); retry %d/%d in %.2fs",
-                what,
-                type(exc).__name__,
-                attempt + 1,
-                policy.max_retries,
-                wait,
-            )
-            if sleep_unless_cancelled(wait, cancelled):
-                raise LLMCancelled(f"{what} cancelled while waiting to retry") from exc
-            attempt += 1
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        assert exc is not None
+        failures.append(exc)
+        logger.info(
+            "%s failed (%s); retry %d/%d in %.2fs",
+            what,
+            type(exc).__name__,
+            state.attempt_number,
+            policy.max_retries,
+            state.upcoming_sleep,
+        )
+
+    def sleep(seconds: float) -> None:
+        if sleep_unless_cancelled(seconds, cancelled):
+            raise LLMCancelled(f"{what} cancelled while waiting to retry") from failures[-1]
+
+    def give_up(state: tenacity.RetryCallState) -> T:
+        assert state.outcome is not None
+        exc = state.outcome.exception()
+        raise LLMTransportError(
+            f"{what} failed after {state.attempt_number} attempts: {exc}"
+        ) from exc
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.max_retries + 1),
+        wait=policy.wait,
+        retry=tenacity.retry_if_exception(is_retryable),
+        before=before,
+        before_sleep=before_sleep,
+        sleep=sleep,
+        retry_error_callback=give_up,
+    )
+    return retrying(fn)
