@@ -10,7 +10,6 @@ from gcai.core.llm.parsing import (
     parse_output,
     schema_instruction,
     validate,
-    validate_minimal,
 )
 
 PRINCIPLES = {
@@ -82,7 +81,6 @@ def test_parse_output_reports_schema_violations():
     assert "maybe" in info.value.raw
 
 
-@pytest.mark.parametrize("check", [validate, validate_minimal], ids=["jsonschema", "minimal"])
 @pytest.mark.parametrize(
     ("value", "ok"),
     [
@@ -101,11 +99,11 @@ def test_parse_output_reports_schema_violations():
         (["not", "an", "object"], False),
     ],
 )
-def test_validators_agree_on_the_schema_subset_we_use(check, value, ok):
-    assert (check(value, PRINCIPLES) == []) is ok
+def test_validator_covers_the_schema_subset_we_use(value, ok):
+    assert (validate(value, PRINCIPLES) == []) is ok
 
 
-def test_minimal_validator_supports_closed_objects_lengths_ranges_and_any_of():
+def test_validator_supports_closed_objects_lengths_ranges_and_any_of():
     schema = {
         "type": "object",
         "properties": {
@@ -115,9 +113,10 @@ def test_minimal_validator_supports_closed_objects_lengths_ranges_and_any_of():
         },
         "additionalProperties": False,
     }
-    assert validate_minimal({"s": "ab", "n": 0.5, "v": None}, schema) == []
-    errors = validate_minimal({"s": "a", "n": 2, "v": 3, "extra": 1}, schema)
+    assert validate({"s": "ab", "n": 0.5, "v": None}, schema) == []
+    errors = validate({"s": "a", "n": 2, "v": 3, "extra": 1}, schema)
     assert len(errors) == 4
+    assert any("$['s']" in e for e in errors)
 
 
 def test_schema_instruction_embeds_the_schema():
@@ -135,3 +134,26 @@ def test_raw_newlines_inside_strings_are_accepted():
         "properties": {"principles": {"type": "array", "items": {"type": "string"}}},
     }
     assert parse_output(raw, schema) == {"principles": ["Select the response that is\nbrief."]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'principles': ['Select the response that is honest.'], 'verdict': 'a'}",
+        '{"principles": ["Select the response that is honest."] "verdict": "a"}',
+        'Here: {"principles": ["Select the response that is honest.",], "verdict": "a",} ok?',
+    ],
+    ids=["single-quotes", "missing-comma", "commas-in-prose"],
+)
+def test_syntax_slips_are_repaired(text):
+    assert extract_json(text, PRINCIPLES) == GOOD
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"principles": ["Select the response', 'Answer: {"principles": ["a", "b"], "verdict": "a"'],
+)
+def test_an_answer_cut_off_midway_is_not_completed(text):
+    # A silently shortened answer would pass as whole; the caller asks again instead.
+    with pytest.raises(LLMOutputError):
+        parse_output(text, PRINCIPLES)

@@ -1,9 +1,10 @@
-"""Tolerant JSON extraction and minimal JSON-schema validation for model output.
+"""Tolerant JSON extraction and JSON-schema validation for model output.
 
-Models wrap JSON in code fences, put prose around it, add trailing commas or think
-aloud first. :func:`extract_json` digs the JSON value out of all that;
-:func:`validate` checks it against the schema the request asked for;
-:func:`parse_output` does both and raises :class:`LLMOutputError` with the raw text.
+Models wrap JSON in code fences, put prose around it, add trailing commas, quote with
+single quotes or think aloud first. :func:`extract_json` digs the JSON value out of all
+that (json-repair fixes the syntax slips); :func:`validate` checks it against the schema
+the request asked for (jsonschema); :func:`parse_output` does both and raises
+:class:`LLMOutputError` with the raw text.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from gcai.core.llm.base import LLMOutputError
+import json_repair
+import jsonschema
 
-try:  # jsonschema comes with drf-spectacular; the fallback keeps gcai.core standalone.
-    import jsonschema as _jsonschema
-except ImportError:  # pragma: no cover - exercised through validate_minimal directly
-    _jsonschema = None  # type: ignore[assignment]
+from gcai.core.llm.base import LLMOutputError
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\r?\n?(.*?)```", re.DOTALL)
 # Reasoning models served through vLLM/Ollama often emit their chain of thought first.
@@ -26,49 +25,38 @@ _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _MAX_CANDIDATES = 50
 
 
-def _strip_trailing_commas(text: str) -> str:
-    """Drop commas directly before ``}`` or ``]`` (outside strings), a common model slip."""
-    out: list[str] = []
-    in_string = False
-    escaped = False
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if in_string:
-            out.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-            out.append(ch)
-        elif ch == ",":
-            j = i + 1
-            while j < n and text[j] in " \t\r\n":
-                j += 1
-            if j < n and text[j] in "}]":
-                i += 1
-                continue
-            out.append(ch)
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
+_CLOSING = {"{": "}", "[": "]"}
+
+
+def _repair(text: str) -> Any:
+    """The JSON value in ``text`` with its syntax slips fixed (trailing commas, single
+    quotes, missing commas...). Raises ``json.JSONDecodeError`` when there is none.
+
+    Only a value that reaches its closing bracket is repaired: an answer cut off midway
+    (at ``max_tokens``, say) would otherwise come back silently shortened, where the
+    caller's repair round or error is the honest outcome.
+    """
+    text = text.strip()
+    if not text or text[0] not in _CLOSING or not text.endswith(_CLOSING[text[0]]):
+        raise json.JSONDecodeError("not a complete JSON object or array", text, 0)
+    try:
+        value = json_repair.loads(text)
+    except Exception as exc:  # the repairer is best effort; never let it crash a parse
+        raise json.JSONDecodeError(f"json-repair failed: {exc}", text, 0) from exc
+    if not isinstance(value, dict | list):
+        raise json.JSONDecodeError("json-repair found no JSON value", text, 0)
+    return value
 
 
 def _decode_prefix(text: str) -> Any:
     """Decode the JSON value that starts ``text``, ignoring whatever follows it."""
-    decoder = json.JSONDecoder(strict=False)
     try:
-        value, _ = decoder.raw_decode(text)
+        value, _ = json.JSONDecoder(strict=False).raw_decode(text)
         return value
     except json.JSONDecodeError:
-        value, _ = decoder.raw_decode(_strip_trailing_commas(text))
-        return value
+        # Repair up to the last bracket that could close the value: prose may follow.
+        end = text.rfind(_CLOSING.get(text[:1], "\0"))
+        return _repair(text[: end + 1] if end > 0 else "")
 
 
 def _loads(text: str) -> Any:
@@ -99,7 +87,7 @@ def _candidates(text: str) -> Iterator[Any]:
         return
     # 1. The whole answer is JSON (the structured-output case).
     yield _attempt(_loads, text)
-    yield _attempt(lambda t: _loads(_strip_trailing_commas(t)), text)
+    yield _attempt(_repair, text)
     # 2. Fenced blocks, ```json first.
     fences = sorted(_FENCE.findall(text), key=lambda m: m[0].lower() != "json")
     for _, body in fences:
@@ -116,7 +104,7 @@ def extract_json(text: str, schema: dict[str, Any] | None = None) -> Any:
     """Return the JSON value embedded in a model answer.
 
     Accepts bare JSON, JSON in code fences, JSON surrounded by prose or followed by
-    trailing text, and trailing commas. With a ``schema`` the first candidate that
+    trailing text, and syntax slips such as trailing commas or single quotes. With a ``schema`` the first candidate that
     validates wins (prose often contains a stray ``{...}`` before the real answer);
     otherwise the first candidate that decodes.
 
@@ -138,13 +126,9 @@ def extract_json(text: str, schema: dict[str, Any] | None = None) -> Any:
 
 
 def validate(value: Any, schema: dict[str, Any]) -> list[str]:
-    """Validate ``value`` against ``schema``; return human-readable errors (empty if valid).
-
-    Uses ``jsonschema`` when installed, else :func:`validate_minimal`.
-    """
-    if _jsonschema is None:
-        return validate_minimal(value, schema)
-    validator_cls = _jsonschema.validators.validator_for(schema)
+    """Validate ``value`` against ``schema`` (jsonschema, the schema's own draft or the
+    latest); return up to ten human-readable errors (empty if valid)."""
+    validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     return [f"{_path(list(e.absolute_path))}: {e.message}" for e in errors[:10]]
@@ -152,77 +136,6 @@ def validate(value: Any, schema: dict[str, Any]) -> list[str]:
 
 def _path(parts: list[Any]) -> str:
     return "$" + "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in parts)
-
-
-_TYPES: dict[str, Any] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    # bool is an int subclass in Python; JSON keeps them apart.
-    "integer": lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool))
-        or (isinstance(v, float) and v.is_integer())
-    ),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
-
-
-def validate_minimal(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
-    """Validate the JSON-schema subset GCAI prompts use, without third-party packages.
-
-    Supported: ``type`` (single or list), ``enum``, ``const``, ``properties``,
-    ``required``, ``additionalProperties: false``, ``items``, ``minItems``,
-    ``maxItems``, ``minLength``, ``maxLength``, ``minimum``, ``maximum``, ``anyOf``.
-    """
-    errors: list[str] = []
-    if "anyOf" in schema:
-        options = schema["anyOf"]
-        if not any(not validate_minimal(value, s, path) for s in options):
-            errors.append(f"{path}: does not match any allowed alternative")
-        return errors
-    expected = schema.get("type")
-    if expected is not None:
-        kinds = expected if isinstance(expected, list) else [expected]
-        if not any(_TYPES.get(k, lambda v: True)(value) for k in kinds):
-            return [f"{path}: expected {' or '.join(kinds)}, got {type(value).__name__}"]
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: {value!r} is not one of {schema['enum']!r}")
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{path}: expected {schema['const']!r}")
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                errors.append(f"{path}: missing required property {key!r}")
-        props = schema.get("properties", {})
-        for key, sub in props.items():
-            if key in value:
-                errors.extend(validate_minimal(value[key], sub, f"{path}[{key!r}]"))
-        if schema.get("additionalProperties") is False:
-            extra = sorted(set(value) - set(props))
-            if extra:
-                errors.append(f"{path}: unexpected properties {extra!r}")
-    if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            errors.append(f"{path}: needs at least {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            errors.append(f"{path}: allows at most {schema['maxItems']} items")
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for i, item in enumerate(value):
-                errors.extend(validate_minimal(item, items, f"{path}[{i}]"))
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            errors.append(f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            errors.append(f"{path}: longer than {schema['maxLength']} characters")
-    if _TYPES["number"](value):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{path}: below minimum {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{path}: above maximum {schema['maximum']}")
-    return errors
 
 
 def parse_output(text: str, schema: dict[str, Any]) -> Any:
