@@ -97,13 +97,17 @@ def data_page(request, study_id: int):
 
 def _preview(study: Study, data: dict[str, Any]):
     path = _staged_path(study, data["token"])
+    skip_invalid = bool(data.get("skip_invalid"))
     if data["kind"] == "statements":
-        return imports.statements_preview(file=path, mapping=data.get("mapping") or None)
+        return imports.statements_preview(
+            file=path, mapping=data.get("mapping") or None, skip_invalid=skip_invalid
+        )
     return imports.pairs_preview(
         file=path,
         format=data.get("format") or None,
         mapping=data.get("mapping") or None,
         seed=data.get("seed") or 0,
+        skip_invalid=skip_invalid,
     )
 
 
@@ -177,6 +181,7 @@ def data_import(request, study_id: int):
                 file=path,
                 mapping=data.get("mapping") or None,
                 filename=data.get("filename", ""),
+                skip_invalid=bool(data.get("skip_invalid")),
             )
         else:
             report = imports.pairs_import(
@@ -188,6 +193,7 @@ def data_import(request, study_id: int):
                 seed=data.get("seed") or 0,
                 split_test_fraction=data.get("split_test_fraction"),
                 filename=data.get("filename", ""),
+                skip_invalid=bool(data.get("skip_invalid")),
             )
     except DataImportError as exc:
         return _render_preview(
