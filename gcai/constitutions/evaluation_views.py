@@ -6,7 +6,6 @@ the work is done by gcai.constitutions.evaluations.
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Any
 
@@ -24,6 +23,7 @@ from gcai.constitutions.charts import PALETTE, Bar, bar_chart, percent_format
 from gcai.constitutions.evaluations import EvaluationError
 from gcai.constitutions.models import Constitution, Evaluation
 from gcai.core.evaluate import orthogonal_constitution
+from gcai.csvsafe import csv_text
 
 # --------------------------------------------------------------------------- lookups
 
@@ -450,10 +450,8 @@ def evaluation_compare(request, study_id: int, group: str):
 
 
 def _csv_response(rows: list[list[Any]], filename: str) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response = HttpResponse(csv_text(None, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerows(rows)
     return response
 
 
