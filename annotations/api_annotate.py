@@ -26,7 +26,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from annotations import dashboard, queue
-from annotations.api import StudyScopedAPIView
+from annotations.api import DatabaseIdField, StudyScopedAPIView
 from annotations.importers import is_empty_response
 from annotations.markdown import render_markdown, render_turns
 from annotations.models import (
@@ -289,7 +289,7 @@ def leased_pair_payload(assignment: PairAssignment, *, study: Study) -> dict[str
 
 
 class PairActionInput(serializers.Serializer):
-    pair_id = serializers.IntegerField()
+    pair_id = DatabaseIdField()
 
 
 class SubmitInput(PairActionInput):
@@ -429,7 +429,7 @@ class StatementOutput(serializers.ModelSerializer):
 
 
 class ModerateBulkInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    ids = serializers.ListField(child=DatabaseIdField(), allow_empty=False)
     moderation = serializers.ChoiceField(choices=Moderation.choices)
 
 

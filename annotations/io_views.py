@@ -27,6 +27,7 @@ from annotations.importers import DataImportError
 from annotations.io_forms import DataImportForm, SplitForm
 from annotations.models import Dataset, Moderation, Split, Study
 from annotations.splits import pairs_assign_split
+from gcai.dbid import is_db_id
 
 REPORT_SESSION_KEY = "gcai_import_report"
 STAGE_MAX_AGE_SECONDS = 24 * 3600
@@ -254,7 +255,10 @@ def dataset_from_query(study: Study, value: str | None) -> Dataset | None:
     if not value:
         return None
     try:
-        return Dataset.objects.get(pk=int(value), study=study)
+        pk = int(value)
+        if not is_db_id(pk):
+            raise ValueError(value)
+        return Dataset.objects.get(pk=pk, study=study)
     except (ValueError, Dataset.DoesNotExist):
         raise Http404("No such dataset in this study.") from None
 

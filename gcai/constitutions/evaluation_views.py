@@ -24,6 +24,7 @@ from gcai.constitutions.evaluations import EvaluationError
 from gcai.constitutions.models import Constitution, Evaluation
 from gcai.core.evaluate import orthogonal_constitution
 from gcai.csvsafe import csv_text
+from gcai.dbid import is_db_id
 
 # --------------------------------------------------------------------------- lookups
 
@@ -53,6 +54,20 @@ def default_orthogonal_text() -> str:
 
 
 class ConstitutionChoices(forms.ModelMultipleChoiceField):
+    def _check_values(self, value):
+        # An id no database row can have would reach the database in an IN (...) list.
+        for pk in value:
+            try:
+                if not is_db_id(int(pk)):
+                    raise ValueError(pk)
+            except (TypeError, ValueError):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                ) from None
+        return super()._check_values(value)
+
     def label_from_instance(self, obj: Constitution) -> str:
         method = f" · {obj.get_method_display()}" if obj.method else ""
         return (
