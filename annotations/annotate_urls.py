@@ -4,12 +4,12 @@ from annotations import views_annotate, views_moderation, views_participant
 
 urlpatterns = [
     path(
-        "studies/<int:study_id>/annotate/",
+        "studies/<id:study_id>/annotate/",
         views_annotate.AnnotateView.as_view(),
         name="annotate",
     ),
     path(
-        "studies/<int:study_id>/moderation/",
+        "studies/<id:study_id>/moderation/",
         views_moderation.moderation_queue,
         name="moderation_queue",
     ),

@@ -4,13 +4,24 @@ through ``StudyScopedAPIView.get_study`` so ownership is checked in one place.""
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import selectors, services
 from annotations.access import IsStudyResearcher, study_for
 from annotations.serializers import StudyInputSerializer, StudyOutputSerializer
+from gcai.dbid import MAX_DB_ID
+
+
+class DatabaseIdField(serializers.IntegerField):
+    """An object id in a request body: 1 .. 2**63-1, so a too-long number is a 400
+    naming the field instead of a database error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_DB_ID)
+        super().__init__(**kwargs)
 
 
 class StudyScopedAPIView(APIView):

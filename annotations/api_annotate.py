@@ -15,6 +15,7 @@ import hashlib
 from typing import Any
 
 from django.http import Http404
+from django.utils.safestring import mark_safe
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -25,7 +26,8 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from annotations import dashboard, queue
-from annotations.api import StudyScopedAPIView
+from annotations.api import DatabaseIdField, StudyScopedAPIView
+from annotations.importers import is_empty_response
 from annotations.markdown import render_markdown, render_turns
 from annotations.models import (
     Moderation,
@@ -223,6 +225,7 @@ class TurnOutput(serializers.Serializer):
 
 class ShownResponseOutput(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
+    empty = serializers.BooleanField(help_text="The response is empty (shown as such).")
     html = serializers.CharField(allow_blank=True)
 
 
@@ -248,6 +251,20 @@ class NextOutput(serializers.Serializer):
     progress = ProgressOutput()
 
 
+EMPTY_RESPONSE_HTML = mark_safe('<p class="empty-response"><em>(empty response)</em></p>')
+
+
+def shown_response(text: str) -> dict[str, Any]:
+    """A response as the pair screen shows it. An empty one (a model that refused or
+    failed) is a real answer to judge, so it is labelled rather than left blank."""
+    empty = is_empty_response(text)
+    return {
+        "text": text,
+        "empty": empty,
+        "html": EMPTY_RESPONSE_HTML if empty else render_markdown(text),
+    }
+
+
 def leased_pair_payload(assignment: PairAssignment, *, study: Study) -> dict[str, Any]:
     """What the pair screen shows for a lease, in screen order."""
     pair = assignment.pair
@@ -263,8 +280,8 @@ def leased_pair_payload(assignment: PairAssignment, *, study: Study) -> dict[str
         "prompt": pair.prompt,
         "prompt_html": render_markdown(pair.prompt),
         "turns": render_turns(pair.prompt_messages) if pair.prompt_messages else [],
-        "first": {"text": first, "html": render_markdown(first)},
-        "second": {"text": second, "html": render_markdown(second)},
+        "first": shown_response(first),
+        "second": shown_response(second),
         "shown_at": assignment.shown_at,
         "lease_expires_at": assignment.lease_expires_at,
         "reason_min_length": study.reason_min_length,
@@ -272,7 +289,7 @@ def leased_pair_payload(assignment: PairAssignment, *, study: Study) -> dict[str
 
 
 class PairActionInput(serializers.Serializer):
-    pair_id = serializers.IntegerField()
+    pair_id = DatabaseIdField()
 
 
 class SubmitInput(PairActionInput):
@@ -412,7 +429,7 @@ class StatementOutput(serializers.ModelSerializer):
 
 
 class ModerateBulkInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    ids = serializers.ListField(child=DatabaseIdField(), allow_empty=False)
     moderation = serializers.ChoiceField(choices=Moderation.choices)
 
 

@@ -10,19 +10,19 @@ participant's ``Participant.pseudonym`` or an imported annotator's external id. 
 username, e-mail or Prolific id is ever written.
 
 Pair exports (JSONL and CSV) are also import formats (``annotations.importers.gcai``),
-so export -> import reproduces the pairs and their annotations.
+so export -> import reproduces the pairs and their annotations. CSVs are written by
+``gcai.csvsafe.csv_lines``, which neutralises spreadsheet formulas; the importers undo
+that escape, so the round trip still holds.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -37,6 +37,7 @@ from annotations.models import (
     Study,
     ValueStatement,
 )
+from gcai.csvsafe import csv_lines
 
 CHUNK_SIZE = 500
 ICAI_DEFAULT_ANNOTATOR = "gcai-source"
@@ -77,43 +78,9 @@ STATEMENT_COLUMNS = [
     "moderated_at",
     "created_at",
 ]
-SURVEY_ANSWER_COLUMNS = [
-    "survey_id",
-    "response_id",
-    "participant",
-    "response_status",
-    "attention_passed",
-    "a_on_left",
-    "question_position",
-    "question_key",
-    "question_kind",
-    "choice",
-    "chosen_constitution_id",
-    "chosen_constitution",
-    "chose_left",
-    "comment",
-    "answered_at",
-    "started_at",
-    "completed_at",
-    "timings",
-]
 
 
 # --- Helpers -------------------------------------------------------------------------------
-class _Line:
-    """A write-only file for csv.writer that hands back each written row."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_rows(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow(["" if v is None else v for v in row])
-
-
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
@@ -249,7 +216,7 @@ def pairs_export_csv(*, study: Study, dataset: Dataset | None = None) -> Iterato
                     _json_cell(a["metadata"]),
                 ]
 
-    return _csv_rows(PAIR_CSV_COLUMNS, rows())
+    return csv_lines(PAIR_CSV_COLUMNS, rows())
 
 
 def _icai_pref(preference: str) -> dict[str, Any]:
@@ -382,7 +349,7 @@ def statements_export_jsonl(*, study: Study) -> Iterator[str]:
 
 def statements_export_csv(*, study: Study) -> Iterator[str]:
     rows = ([statement_as_dict(s)[c] for c in STATEMENT_COLUMNS] for s in _statements(study))
-    return _csv_rows(STATEMENT_COLUMNS, rows)
+    return csv_lines(STATEMENT_COLUMNS, rows)
 
 
 # --- Constitutions -------------------------------------------------------------------------
@@ -478,63 +445,6 @@ def constitution_export_text(*, constitution) -> str:
     return f"When you respond, follow these principles:\n\n{body}\n"
 
 
-# --- Surveys -------------------------------------------------------------------------------
-def survey_answers_export_csv(*, survey) -> Iterator[str]:
-    """One row per answer, in constitution terms (a = ``survey.constitution_a``)."""
-    # Looked up by name: annotations sits below the constitution and survey apps and
-    # must not import them (see DESIGN.md, dependency direction).
-    Answer = apps.get_model("surveys", "Answer")
-
-    constitutions = {
-        "a": survey.constitution_a,
-        "b": survey.constitution_b,
-    }
-
-    def rows() -> Iterator[list[Any]]:
-        answers = (
-            Answer.objects.filter(response__survey=survey)
-            .select_related("response__participant", "question")
-            .order_by("response_id", "question__position", "id")
-            .iterator(chunk_size=2000)
-        )
-        for answer in answers:
-            response = answer.response
-            chosen = constitutions.get(answer.choice)
-            yield [
-                survey.pk,
-                response.pk,
-                response.participant.pseudonym,
-                response.status,
-                _bool(response.attention_passed),
-                _bool(response.a_on_left),
-                answer.question.position,
-                answer.question.key,
-                answer.question.kind,
-                answer.choice,
-                chosen.pk if chosen else "",
-                f"{chosen.title} v{chosen.version}" if chosen else "",
-                _bool(answer.chose_left),
-                _safe_cell(answer.comment),
-                _iso(answer.created_at),
-                _iso(response.started_at),
-                _iso(response.completed_at),
-                _json_cell(response.timings),
-            ]
-
-    return _csv_rows(SURVEY_ANSWER_COLUMNS, rows())
-
-
-def _safe_cell(value: str) -> str:
-    """Participants' free text must not run as a spreadsheet formula when a researcher
-    opens the file. (Pair and statement exports stay verbatim: they are import formats
-    and their text must come back unchanged.)"""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _bool(value: bool | None) -> str:
-    return "" if value is None else ("true" if value else "false")
-
-
 # --- What pages, the API and the command offer ---------------------------------------------
 @dataclass(frozen=True)
 class ExportKind:
@@ -557,9 +467,9 @@ CONSTITUTION_EXPORTS = {
     "md": ExportKind(constitution_export_markdown, "text/markdown; charset=utf-8", "md"),
     "txt": ExportKind(constitution_export_text, "text/plain; charset=utf-8", "txt"),
 }
-SURVEY_EXPORTS = {
-    "csv": ExportKind(survey_answers_export_csv, "text/csv; charset=utf-8", "csv"),
-}
+# Survey answers belong to the surveys app, which fills this table when it loads
+# (``surveys.apps``): annotations sits below surveys and must not import it.
+SURVEY_EXPORTS: dict[str, ExportKind] = {}
 
 
 def export_filename(*parts: Any, extension: str) -> str:

@@ -8,6 +8,10 @@ research data live here and nowhere else:
   100 MB file imports in bounded memory;
 - a pair whose content hash is already in the dataset (or earlier in the same file) is
   skipped and reported, so importing the same file twice is harmless;
+- an empty response is data: imported, counted in the report as a warning; a pair whose
+  two responses are the same is warned about (or refused, ``GCAI_IMPORT_IDENTICAL_RESPONSES``);
+- with ``skip_invalid`` a bad row is left out and reported with its line and reason
+  while the valid rows import (still one transaction); the default is all-or-nothing;
 - files above ``settings.GCAI_IMPORT_MAX_BYTES`` are refused before any work.
 
 ICAI's annotated-pairs JSON is a single document and is read whole (still bounded by
@@ -27,7 +31,6 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,12 +39,19 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotations import splits
+from annotations.import_report import (
+    PREVIEW_MAX_ROWS,
+    ImportPreview,
+    ImportReport,
+    preview_clip,
+)
 from annotations.importers import (
     DataImportError,
     PairRow,
     ParseOptions,
     StatementRow,
     TextSource,
+    is_empty_response,
     mapping_parse,
     pair_format_resolve,
     sniff,
@@ -59,8 +69,6 @@ from annotations.models import (
 )
 
 CHUNK_SIZE = 1000
-# Reports list the lines of the first duplicates only: enough to find them, small to store.
-REPORT_SAMPLE = 50
 
 __all__ = [
     "DataImportError",
@@ -71,59 +79,6 @@ __all__ = [
     "statements_import",
     "statements_preview",
 ]
-
-
-@dataclass
-class ImportReport:
-    """What an import did; stored on the dataset and shown to the researcher."""
-
-    kind: str  # "pairs" | "statements"
-    format: str
-    format_label: str
-    filename: str = ""
-    dataset_id: int | None = None
-    dataset_name: str = ""
-    dataset_created: bool = False
-    rows_read: int = 0
-    created: int = 0
-    duplicates: int = 0
-    duplicate_lines: list[int] = field(default_factory=list)
-    annotations_created: int = 0
-    annotations_duplicate: int = 0
-    split: dict[str, Any] | None = None
-    bytes_read: int = 0
-    seconds: float = 0.0
-    imported_at: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def summary(self) -> str:
-        noun = "pairs" if self.kind == "pairs" else "statements"
-        text = f"Imported {self.created} {noun}"
-        if self.annotations_created:
-            text += f" and {self.annotations_created} annotations"
-        text += f" from {self.format_label}"
-        if self.duplicates:
-            text += f"; skipped {self.duplicates} duplicate {noun}"
-        if self.annotations_duplicate:
-            text += f" and {self.annotations_duplicate} annotations already present"
-        return text + "."
-
-
-@dataclass
-class ImportPreview:
-    """The detected format and the first parsed rows, shown before a researcher confirms."""
-
-    kind: str
-    format: str
-    format_label: str
-    container: str
-    columns: list[str]
-    rows: list[Any]
-    error: str = ""
-    error_detail: dict[str, Any] | None = None
 
 
 # --- Files ---------------------------------------------------------------------------------
@@ -199,12 +154,16 @@ def pairs_preview(
     mapping: str | dict[str, str] | None = None,
     seed: int = 0,
     limit: int = 5,
+    skip_invalid: bool = False,
 ) -> ImportPreview:
     """Detect the format and parse the first ``limit`` pairs without saving anything.
 
     Detection problems raise ``DataImportError``; a bad row among the first ones is
-    returned in ``error`` next to the rows read so far, so the page can show both.
+    returned in ``error`` next to the rows read so far, so the page can show both (with
+    ``skip_invalid`` it is listed in ``skipped_rows`` and reading goes on). Rows are
+    clipped to preview size (``import_report.preview_clip``).
     """
+    limit = max(1, min(limit, PREVIEW_MAX_ROWS))
     mapping = _mapping(mapping)
     with _opened(file) as (binary, size, _name):
         _check_size(size)
@@ -218,9 +177,12 @@ def pairs_preview(
             rows=[],
         )
         source = TextSource(binary, max_bytes=_limit())
+        options = ParseOptions(
+            seed=seed, mapping=mapping, on_error=preview.note_skipped if skip_invalid else None
+        )
         try:
-            for row in fmt.parse(source, sniffed, ParseOptions(seed=seed, mapping=mapping)):
-                preview.rows.append(row)
+            for row in _checked(fmt.parse(source, sniffed, options), options):
+                preview.rows.append(preview_clip(row))
                 if len(preview.rows) >= limit:
                     break
         except DataImportError as exc:
@@ -239,6 +201,7 @@ def pairs_import(
     split_test_fraction: float | None = None,
     progress: ProgressFn | None = None,
     filename: str = "",
+    skip_invalid: bool = False,
 ) -> ImportReport:
     """Import preference pairs (and any annotations in the file) into a dataset.
 
@@ -249,6 +212,8 @@ def pairs_import(
     ``split_test_fraction`` the dataset's unassigned pairs get a seeded stratified
     train/test split afterwards. The dataset is created if it does not exist.
     ``filename`` names the file in the report when ``file`` is a staged copy.
+    With ``skip_invalid`` rows that fail validation are left out and listed in the
+    report (``skipped_rows``: line, field, reason) instead of failing the import.
 
     Raises ``DataImportError`` naming the row and field; the database is then unchanged.
     """
@@ -267,10 +232,17 @@ def pairs_import(
         _check_size(size)
         fmt, sniffed = pair_format_resolve(binary, format=format, mapping=mapping)
         source = TextSource(binary, max_bytes=_limit(), total_bytes=size, progress=progress)
-        rows = fmt.parse(source, sniffed, ParseOptions(seed=seed, mapping=mapping))
         report = ImportReport(
-            kind="pairs", format=fmt.name, format_label=fmt.label, filename=filename or opened_name
+            kind="pairs",
+            format=fmt.name,
+            format_label=fmt.label,
+            filename=filename or opened_name,
+            skip_invalid=skip_invalid,
         )
+        options = ParseOptions(
+            seed=seed, mapping=mapping, on_error=report.note_skipped if skip_invalid else None
+        )
+        rows = fmt.parse(source, sniffed, options)
         with _bounded_query_log(), transaction.atomic():
             dataset, created = Dataset.objects.get_or_create(
                 study=study, name=name, defaults={"source_format": fmt.name}
@@ -280,7 +252,7 @@ def pairs_import(
             dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
             report.dataset_id, report.dataset_name = dataset.pk, dataset.name
             report.dataset_created = created
-            _pairs_save(dataset=dataset, rows=rows, report=report)
+            _pairs_save(dataset=dataset, rows=_checked(rows, options), report=report)
             if split_test_fraction is not None:
                 report.split = splits.pairs_assign_split(
                     dataset=dataset, test_fraction=split_test_fraction, seed=seed
@@ -293,6 +265,28 @@ def pairs_import(
             dataset.source_format = dataset.source_format or fmt.name
             dataset.save(update_fields=["imported_at", "import_report", "source_format"])
     return report
+
+
+def _checked(rows: Iterator[PairRow], options: ParseOptions) -> Iterator[PairRow]:
+    """Rules about a whole pair that hold for every format."""
+    refuse_identical = settings.GCAI_IMPORT_IDENTICAL_RESPONSES == "refuse"
+    for row in rows:
+        if refuse_identical and _identical(row):
+            error = DataImportError(
+                "the two responses are identical (setting GCAI_IMPORT_IDENTICAL_RESPONSES "
+                "is 'refuse')",
+                line=row.line,
+                field="response_b",
+            )
+            if options.on_error is None:
+                raise error
+            options.on_error(error)
+            continue
+        yield row
+
+
+def _identical(row: PairRow) -> bool:
+    return row.response_a.strip() == row.response_b.strip()
 
 
 def _pairs_save(*, dataset: Dataset, rows: Iterator[PairRow], report: ImportReport) -> None:
@@ -308,15 +302,17 @@ def _pairs_save(*, dataset: Dataset, rows: Iterator[PairRow], report: ImportRepo
         .values_list("pair_id", "external_annotator")
         .iterator(chunk_size=5000)
     )
+    in_file: set[str] = set()  # content hashes of this file's rows, to tell repeats apart
     batch: list[PairRow] = []
     for row in rows:
         report.rows_read += 1
         batch.append(row)
         if len(batch) >= CHUNK_SIZE:
-            _pairs_save_batch(dataset, batch, known, known_annotations, report)
+            _pairs_save_batch(dataset, batch, known, known_annotations, in_file, report)
             batch = []
     if batch:
-        _pairs_save_batch(dataset, batch, known, known_annotations, report)
+        _pairs_save_batch(dataset, batch, known, known_annotations, in_file, report)
+    report.rows_read += report.skipped
 
 
 def _pairs_save_batch(
@@ -324,6 +320,7 @@ def _pairs_save_batch(
     batch: list[PairRow],
     known: dict[str, int],
     known_annotations: set[tuple[int, str]],
+    in_file: set[str],
     report: ImportReport,
 ) -> None:
     new_pairs: dict[str, PreferencePair] = {}
@@ -331,11 +328,15 @@ def _pairs_save_batch(
     for row in batch:
         content_hash = PreferencePair.hash_content(row.prompt, row.response_a, row.response_b)
         annotation_rows.extend((content_hash, a) for a in row.annotations)
+        repeat = content_hash in in_file
+        in_file.add(content_hash)
         if content_hash in known or content_hash in new_pairs:
-            report.duplicates += 1
-            if len(report.duplicate_lines) < REPORT_SAMPLE:
-                report.duplicate_lines.append(row.line)
+            report.note_duplicate(row.line, in_file=repeat)
             continue
+        if is_empty_response(row.response_a) or is_empty_response(row.response_b):
+            report.note_empty_response(row.line)
+        if _identical(row):
+            report.note_identical_responses(row.line)
         new_pairs[content_hash] = PreferencePair(
             dataset=dataset,
             external_id=row.external_id,
@@ -388,9 +389,14 @@ def _pairs_save_batch(
 
 # --- Value statements ----------------------------------------------------------------------
 def statements_preview(
-    *, file: Any, mapping: str | dict[str, str] | None = None, limit: int = 5
+    *,
+    file: Any,
+    mapping: str | dict[str, str] | None = None,
+    limit: int = 5,
+    skip_invalid: bool = False,
 ) -> ImportPreview:
     """The first value statements a file would import, without saving anything."""
+    limit = max(1, min(limit, PREVIEW_MAX_ROWS))
     mapping = _statement_mapping(mapping)
     with _opened(file) as (binary, size, _name):
         _check_size(size)
@@ -405,9 +411,12 @@ def statements_preview(
         )
         try:
             for row in statements_parse(
-                TextSource(binary, max_bytes=_limit()), sniffed, mapping=mapping
+                TextSource(binary, max_bytes=_limit()),
+                sniffed,
+                mapping=mapping,
+                on_error=preview.note_skipped if skip_invalid else None,
             ):
-                preview.rows.append(row)
+                preview.rows.append(preview_clip(row))
                 if len(preview.rows) >= limit:
                     break
         except DataImportError as exc:
@@ -445,13 +454,15 @@ def statements_import(
     mapping: str | dict[str, str] | None = None,
     progress: ProgressFn | None = None,
     filename: str = "",
+    skip_invalid: bool = False,
 ) -> ImportReport:
     """Import value statements collected elsewhere into ``study``.
 
     A participant id that matches a participant's pseudonym in the study links the
     statement to that participant; any other id is kept as ``external_participant``.
     A statement already in the study (same author, question and text) is skipped, so
-    re-importing a file is harmless. One transaction: errors change nothing.
+    re-importing a file is harmless. One transaction: errors change nothing, or with
+    ``skip_invalid`` bad rows are left out and listed in the report.
     """
     started = time.monotonic()
     mapping = _statement_mapping(mapping)
@@ -464,7 +475,9 @@ def statements_import(
             format="statements",
             format_label=f"value statements ({sniffed.container.upper()})",
             filename=filename or opened_name,
+            skip_invalid=skip_invalid,
         )
+        on_error = report.note_skipped if skip_invalid else None
         with _bounded_query_log(), transaction.atomic():
             participants = dict(
                 Participant.objects.filter(study=study).values_list("pseudonym", "id")
@@ -477,14 +490,15 @@ def statements_import(
                 .values_list("participant__pseudonym", "external_participant", "question", "text")
                 .iterator(chunk_size=5000)
             }
+            in_file: set[str] = set()
             batch: list[ValueStatement] = []
-            for row in statements_parse(source, sniffed, mapping=mapping):
+            for row in statements_parse(source, sniffed, mapping=mapping, on_error=on_error):
                 report.rows_read += 1
                 key = _statement_key(row.participant, row.question, row.text)
+                repeat = key in in_file
+                in_file.add(key)
                 if key in known:
-                    report.duplicates += 1
-                    if len(report.duplicate_lines) < REPORT_SAMPLE:
-                        report.duplicate_lines.append(row.line)
+                    report.note_duplicate(row.line, in_file=repeat)
                     continue
                 known.add(key)
                 batch.append(_statement(study, row, participants))
@@ -493,6 +507,7 @@ def statements_import(
                     batch = []
             if batch:
                 report.created += len(ValueStatement.objects.bulk_create(batch))
+            report.rows_read += report.skipped
         report.bytes_read = source.bytes_read
         report.seconds = round(time.monotonic() - started, 3)
         report.imported_at = timezone.now().isoformat()

@@ -52,12 +52,19 @@ class PairsImportInputSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(
         required=False, default=False, help_text="Only detect and parse the first rows."
     )
+    skip_invalid = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Import the valid rows and report every invalid one (line and reason) in "
+        "skipped_rows; by default one invalid row fails the whole import.",
+    )
 
 
 class StatementsImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
     mapping = serializers.CharField(required=False, allow_blank=True, default="")
     dry_run = serializers.BooleanField(required=False, default=False)
+    skip_invalid = serializers.BooleanField(required=False, default=False)
 
 
 class ImportReportSerializer(serializers.Serializer):
@@ -72,6 +79,15 @@ class ImportReportSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     duplicate_lines = serializers.ListField(child=serializers.IntegerField())
+    duplicates_in_file = serializers.IntegerField()
+    empty_responses = serializers.IntegerField()
+    empty_response_lines = serializers.ListField(child=serializers.IntegerField())
+    identical_responses = serializers.IntegerField()
+    identical_response_lines = serializers.ListField(child=serializers.IntegerField())
+    skip_invalid = serializers.BooleanField()
+    skipped = serializers.IntegerField()
+    skipped_rows = serializers.ListField(child=serializers.DictField())
+    warnings = serializers.ListField(child=serializers.CharField())
     annotations_created = serializers.IntegerField()
     annotations_duplicate = serializers.IntegerField()
     split = serializers.DictField(allow_null=True)
@@ -98,6 +114,7 @@ def _preview_payload(preview: imports.ImportPreview) -> dict:
         "columns": preview.columns,
         "rows": [asdict(row) for row in preview.rows],
         "error": preview.error_detail,
+        "skipped_rows": preview.skipped_rows,
     }
 
 
@@ -123,6 +140,7 @@ class PairsImportAPI(StudyScopedAPIView):
                     format=args["format"] or None,
                     mapping=args["mapping"] or None,
                     seed=args["seed"],
+                    skip_invalid=args["skip_invalid"],
                 )
                 return Response(_preview_payload(preview))
             report = imports.pairs_import(
@@ -133,6 +151,7 @@ class PairsImportAPI(StudyScopedAPIView):
                 mapping=args["mapping"] or None,
                 seed=args["seed"],
                 split_test_fraction=args["split_test_fraction"],
+                skip_invalid=args["skip_invalid"],
             )
         except DataImportError as exc:
             return _error(exc)
@@ -157,11 +176,16 @@ class StatementsImportAPI(StudyScopedAPIView):
         try:
             if args["dry_run"]:
                 preview = imports.statements_preview(
-                    file=args["file"], mapping=args["mapping"] or None
+                    file=args["file"],
+                    mapping=args["mapping"] or None,
+                    skip_invalid=args["skip_invalid"],
                 )
                 return Response(_preview_payload(preview))
             report = imports.statements_import(
-                study=study, file=args["file"], mapping=args["mapping"] or None
+                study=study,
+                file=args["file"],
+                mapping=args["mapping"] or None,
+                skip_invalid=args["skip_invalid"],
             )
         except DataImportError as exc:
             return _error(exc)

@@ -2,7 +2,7 @@ from django.urls import path
 
 from annotations import io_api
 
-_study = "studies/<int:study_id>/"
+_study = "studies/<id:study_id>/"
 
 urlpatterns = [
     path(_study + "imports/pairs/", io_api.PairsImportAPI.as_view(), name="api_pairs_import"),
@@ -12,7 +12,7 @@ urlpatterns = [
         name="api_statements_import",
     ),
     path(
-        _study + "datasets/<int:dataset_id>/split/",
+        _study + "datasets/<id:dataset_id>/split/",
         io_api.DatasetSplitAPI.as_view(),
         name="api_dataset_split",
     ),
@@ -23,12 +23,12 @@ urlpatterns = [
         name="api_export_statements",
     ),
     path(
-        _study + "exports/constitutions/<int:constitution_id>/",
+        _study + "exports/constitutions/<id:constitution_id>/",
         io_api.ConstitutionExportAPI.as_view(),
         name="api_export_constitution",
     ),
     path(
-        _study + "exports/surveys/<int:survey_id>/answers/",
+        _study + "exports/surveys/<id:survey_id>/answers/",
         io_api.SurveyAnswersExportAPI.as_view(),
         name="api_export_survey_answers",
     ),

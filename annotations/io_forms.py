@@ -37,6 +37,12 @@ class DataImportForm(forms.Form):
     seed = forms.IntegerField(
         initial=0, required=False, label="Seed", help_text="Decides sides of chosen/rejected data."
     )
+    skip_invalid = forms.BooleanField(
+        required=False,
+        label="Skip invalid rows",
+        help_text="Import the valid rows and list every skipped row with its line and reason. "
+        "Unticked, one bad row stops the import and nothing is saved.",
+    )
     split_test_fraction = forms.FloatField(
         required=False,
         min_value=0.01,

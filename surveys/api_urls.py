@@ -2,11 +2,11 @@ from django.urls import path
 
 from surveys import api
 
-_survey = "studies/<int:study_id>/surveys/<int:survey_id>/"
+_survey = "studies/<id:study_id>/surveys/<id:survey_id>/"
 
 urlpatterns = [
     # Researchers
-    path("studies/<int:study_id>/surveys/", api.SurveyListCreateAPI.as_view(), name="api_surveys"),
+    path("studies/<id:study_id>/surveys/", api.SurveyListCreateAPI.as_view(), name="api_surveys"),
     path(_survey, api.SurveyDetailAPI.as_view(), name="api_survey_detail"),
     path(_survey + "status/", api.SurveyStatusAPI.as_view(), name="api_survey_status"),
     path(_survey + "responses/", api.SurveyResponsesAPI.as_view(), name="api_survey_responses"),

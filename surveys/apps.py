@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class SurveysConfig(AppConfig):
     name = "surveys"
     verbose_name = "Blinded constitution surveys"
+
+    def ready(self) -> None:
+        # The study Data page and its API offer the survey-answers file; the export
+        # itself lives here, with the data it reads (annotations must not import surveys).
+        from annotations.exports import SURVEY_EXPORTS, ExportKind
+        from surveys.exports import answers_csv
+
+        SURVEY_EXPORTS["csv"] = ExportKind(answers_csv, "text/csv; charset=utf-8", "csv")

@@ -5,13 +5,20 @@ results page is in the file and new metrics never break a reader's column layout
 Raw answers keep both the stored constitution-term choice and the screen side the
 participant actually clicked. Participants appear under their pseudonym only: exported
 files travel further than the database, so Prolific ids stay out of them.
+
+This is the one survey-answers export: the study Data page, its API and
+``export_data survey-answers`` use it too (registered in ``annotations.exports`` by
+``surveys.apps``). Every file is written by ``gcai.csvsafe.csv_lines``, which
+neutralises spreadsheet formulas in every cell.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+from gcai.csvsafe import csv_lines
 from surveys.models import Answer, PrincipleRating, Survey
 from surveys.results import SurveyResults
 from surveys.services import choice_to_side
@@ -31,6 +38,12 @@ ANSWERS_HEADER = [
     "chose_left",
     "comment",
     "answered_at",
+    "survey_id",
+    "chosen_constitution_id",
+    "chosen_constitution",
+    "started_at",
+    "completed_at",
+    "timings",
 ]
 RATINGS_HEADER = [
     "response",
@@ -42,14 +55,6 @@ RATINGS_HEADER = [
     "rating",
     "principle_text",
 ]
-
-
-def safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in free text (a comment starting with "=" would
-    otherwise run as a formula when the researcher opens the file)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def results_rows(*, survey: Survey, results: SurveyResults) -> Iterator[list[Any]]:
@@ -71,7 +76,7 @@ def results_rows(*, survey: Survey, results: SurveyResults) -> Iterator[list[Any
         item = f"{r['side']}{r['position']}"
         for metric in ("n", "mean", "sd", "lo", "hi"):
             yield ["principle_rating", item, metric, r[metric]]
-        yield ["principle_rating", item, "text", safe_cell(r["text"])]
+        yield ["principle_rating", item, "text", r["text"]]
     for side, r in data["constitution_ratings"].items():
         for metric in ("n", "mean", "sd", "lo", "hi"):
             yield ["constitution_rating", side, metric, r[metric]]
@@ -84,8 +89,10 @@ def answer_rows(*, survey: Survey) -> Iterator[list[Any]]:
         .select_related("response__participant", "question")
         .order_by("response_id", "question__position")
     )
+    constitutions = {"a": survey.constitution_a, "b": survey.constitution_b}
     for a in answers.iterator(chunk_size=2000):
         r = a.response
+        chosen = constitutions.get(a.choice)
         yield [
             r.pk,
             r.participant.pseudonym,
@@ -98,8 +105,14 @@ def answer_rows(*, survey: Survey) -> Iterator[list[Any]]:
             a.choice,
             choice_to_side(choice=a.choice, a_on_left=r.a_on_left),
             a.chose_left,
-            safe_cell(a.comment),
+            a.comment,
             a.created_at.isoformat(),
+            survey.pk,
+            chosen.pk if chosen else None,
+            f"{chosen.title} v{chosen.version}" if chosen else None,
+            _iso(r.started_at),
+            _iso(r.completed_at),
+            json.dumps(r.timings, sort_keys=True) if r.timings else None,
         ]
 
 
@@ -123,5 +136,24 @@ def rating_rows(*, survey: Survey) -> Iterator[list[Any]]:
             rating.item.position,
             shown,
             rating.rating,
-            safe_cell(rating.item.text),
+            rating.item.text,
         ]
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def results_csv(*, survey: Survey, results: SurveyResults) -> Iterator[str]:
+    """The results table as CSV text chunks."""
+    return csv_lines(RESULTS_HEADER, results_rows(survey=survey, results=results))
+
+
+def answers_csv(*, survey: Survey) -> Iterator[str]:
+    """Raw answers as CSV text chunks, one row per answer."""
+    return csv_lines(ANSWERS_HEADER, answer_rows(survey=survey))
+
+
+def ratings_csv(*, survey: Survey) -> Iterator[str]:
+    """Principle ratings as CSV text chunks."""
+    return csv_lines(RATINGS_HEADER, rating_rows(survey=survey))

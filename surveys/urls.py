@@ -2,12 +2,12 @@ from django.urls import path
 
 from surveys import views, views_participant
 
-_survey = "studies/<int:study_id>/surveys/<int:survey_id>/"
+_survey = "studies/<id:study_id>/surveys/<id:survey_id>/"
 
 urlpatterns = [
     # Researchers
-    path("studies/<int:study_id>/surveys/", views.survey_list, name="survey_list"),
-    path("studies/<int:study_id>/surveys/new/", views.survey_create, name="survey_create"),
+    path("studies/<id:study_id>/surveys/", views.survey_list, name="survey_list"),
+    path("studies/<id:study_id>/surveys/new/", views.survey_create, name="survey_create"),
     path(_survey, views.survey_detail, name="survey_detail"),
     path(_survey + "edit/", views.survey_edit, name="survey_edit"),
     path(_survey + "open/", views.survey_open, name="survey_open"),

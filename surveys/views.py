@@ -6,8 +6,6 @@ does not research is a 404, like the study itself.
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -199,12 +197,9 @@ def survey_report(request, study_id: int, survey_id: int):
     return render(request, "surveys/report.html", context)
 
 
-def _csv(filename: str, header: list[str], rows) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+def _csv(filename: str, chunks) -> HttpResponse:
+    response = HttpResponse("".join(chunks), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
     return response
 
 
@@ -212,19 +207,17 @@ def _csv(filename: str, header: list[str], rows) -> HttpResponse:
 def survey_results_csv(request, study_id: int, survey_id: int):
     survey = _survey(request, study_id, survey_id)
     results = survey_results_compute(survey=survey)
-    rows = exports.results_rows(survey=survey, results=results)
-    return _csv(f"survey-{survey.pk}-results.csv", exports.RESULTS_HEADER, rows)
+    chunks = exports.results_csv(survey=survey, results=results)
+    return _csv(f"survey-{survey.pk}-results.csv", chunks)
 
 
 @login_required
 def survey_answers_csv(request, study_id: int, survey_id: int):
     survey = _survey(request, study_id, survey_id)
-    rows = exports.answer_rows(survey=survey)
-    return _csv(f"survey-{survey.pk}-answers.csv", exports.ANSWERS_HEADER, rows)
+    return _csv(f"survey-{survey.pk}-answers.csv", exports.answers_csv(survey=survey))
 
 
 @login_required
 def survey_ratings_csv(request, study_id: int, survey_id: int):
     survey = _survey(request, study_id, survey_id)
-    rows = exports.rating_rows(survey=survey)
-    return _csv(f"survey-{survey.pk}-ratings.csv", exports.RATINGS_HEADER, rows)
+    return _csv(f"survey-{survey.pk}-ratings.csv", exports.ratings_csv(survey=survey))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -143,10 +143,29 @@ class StatementRow:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+RowErrorFn = Callable[["DataImportError"], None]
+
+
 @dataclass(slots=True)
 class ParseOptions:
     seed: int = 0
     mapping: dict[str, str] | None = None
+    # Skip-invalid mode: a bad row is handed to this callback and parsing goes on.
+    # Without it (the default) the first bad row raises and the import changes nothing.
+    on_error: RowErrorFn | None = None
+
+
+def row_failed(options: ParseOptions, error: DataImportError) -> None:
+    """Report a bad row: raise it (all-or-nothing), or hand it over and carry on."""
+    if options.on_error is None:
+        raise error
+    options.on_error(error)
+
+
+def is_empty_response(text: str) -> bool:
+    """Whitespace only. An empty response is data (a blocked or failed generation the
+    judge still compared), imported and shown to annotators as "(empty response)"."""
+    return not text.strip()
 
 
 @dataclass(slots=True)
@@ -189,10 +208,8 @@ class Record:
         return value
 
     def response(self, key: str) -> str:
-        value = self.text(key, allow_empty=True)
-        if not value.strip():
-            raise self.error("empty response", key)
-        return value
+        """A response text; empty is allowed (see ``is_empty_response``), missing is not."""
+        return self.text(key, allow_empty=True)
 
     def number(self, key: str) -> float | None:
         value = self.data.get(key)
@@ -376,8 +393,13 @@ class RecordFormat(PairFormat):
     def parse(self, source, sniffed: Sniffed, options: ParseOptions) -> Iterator[PairRow]:
         from annotations.importers.readers import iter_records
 
-        for record in iter_records(source, sniffed):
-            yield self.pair_from_record(record, options)
+        for record in iter_records(source, sniffed, on_error=options.on_error):
+            try:
+                row = self.pair_from_record(record, options)
+            except DataImportError as exc:
+                row_failed(options, exc)
+                continue
+            yield row
 
     def pair_from_record(self, record: Record, options: ParseOptions) -> PairRow:
         raise NotImplementedError

@@ -84,9 +84,18 @@ class GcaiFormat(RecordFormat):
 
     def parse(self, source, sniffed: Sniffed, options: ParseOptions) -> Iterator[PairRow]:
         # CSV exports repeat a pair on one row per annotation: merge consecutive repeats.
+        # Only rows that carry annotations are merged; any other repeat is a duplicate
+        # row and must reach the import report as one.
+        per_annotation = sniffed.container == "csv" and "annotator" in sniffed.columns
         pending: PairRow | None = None
         for row in super().parse(source, sniffed, options):
-            if pending is not None and _same_pair(pending, row):
+            if (
+                per_annotation
+                and pending is not None
+                and pending.annotations
+                and row.annotations
+                and _same_pair(pending, row)
+            ):
                 pending.annotations.extend(row.annotations)
                 continue
             if pending is not None:

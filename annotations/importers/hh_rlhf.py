@@ -42,12 +42,18 @@ class HhRlhfFormat(RecordFormat):
         for turns, key in ((chosen, "chosen"), (rejected, "rejected")):
             if not turns:
                 raise record.error("no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found", key)
+        for turns, key in ((chosen, "chosen"), (rejected, "rejected")):
+            if not any(turn["role"] == "assistant" for turn in turns):
+                # Without an answer the human turn would become both "responses".
+                raise record.error(
+                    f"{_record_name(record)} has no Assistant turn, so there is no response "
+                    "to compare",
+                    key,
+                )
         shared, rest_chosen, rest_rejected = shared_prefix(chosen, rejected)
+        # An empty final Assistant turn is kept: an empty response is data.
         response_chosen = response_text(rest_chosen)
         response_rejected = response_text(rest_rejected)
-        for text, key in ((response_chosen, "chosen"), (response_rejected, "rejected")):
-            if not text.strip():
-                raise record.error("empty response (the transcript ends without an answer)", key)
         prompt = render_messages(shared) if shared else ""
         external_id = record.external_id("id")
         key = external_id or row_key(prompt, response_chosen, response_rejected)
@@ -66,3 +72,10 @@ class HhRlhfFormat(RecordFormat):
             source_preference=placed["source_preference"],
             metadata=metadata,
         )
+
+
+def _record_name(record: Record) -> str:
+    external_id = record.data.get("id")
+    if isinstance(external_id, str | int) and not isinstance(external_id, bool):
+        return f"the record (id {str(external_id)[:80]!r})"
+    return "the record"

@@ -33,6 +33,7 @@ from annotations.importers.base import (
     Sniffed,
     preference_from,
     register,
+    row_failed,
     timestamp_from,
 )
 from annotations.importers.readers import undecodable_field
@@ -152,7 +153,12 @@ class IcaiAnnotatedPairsFormat(PairFormat):
             )
         default = metadata.get("default_annotator")
         for index, comparison in enumerate(doc["comparisons"], start=1):
-            yield _comparison_row(index, comparison, default=default, annotators=annotators)
+            try:
+                row = _comparison_row(index, comparison, default=default, annotators=annotators)
+            except DataImportError as exc:
+                row_failed(options, exc)
+                continue
+            yield row
 
 
 def _comparison_row(
@@ -180,8 +186,6 @@ def _comparison_row(
             response = {"text": response}
         if not isinstance(response, dict) or not isinstance(response.get("text"), str):
             raise fail("missing field", f"response_{side}.text")
-        if not response["text"].strip():
-            raise fail("empty response", f"response_{side}.text")
         texts.append(response["text"])
         for key, value in response.items():
             if key != "text":

@@ -5,6 +5,9 @@ in memory as a whole, and every error can name its exact line. Decoding is per l
 a line that is not UTF-8 is kept with its bad bytes escaped and the record built from it
 is then checked field by field, so the error names the row AND the field that holds the
 bad bytes instead of a byte offset nobody can find.
+
+CSV cells are read back through ``gcai.csvsafe.unescape_cell``, so the platform's own
+exports (which neutralise spreadsheet formulas with a leading apostrophe) round-trip.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from annotations.importers.base import DataImportError, Record, Sniffed
+from annotations.importers.base import DataImportError, Record, RowErrorFn, Sniffed
+from gcai.csvsafe import unescape_cell
 
 # Responses can be long; the csv module's default cap (128 KiB per field) is not a
 # limit researchers should meet. The byte cap on the whole file still applies.
@@ -127,35 +131,49 @@ def encoding_error(**where: Any) -> DataImportError:
 
 
 # --- Records --------------------------------------------------------------------------------
-def iter_records(source: TextSource, sniffed: Sniffed) -> Iterator[Record]:
+def _row_failed(on_error: RowErrorFn | None, error: DataImportError) -> None:
+    if on_error is None:
+        raise error
+    on_error(error)
+
+
+def iter_records(
+    source: TextSource, sniffed: Sniffed, *, on_error: RowErrorFn | None = None
+) -> Iterator[Record]:
+    """Records of a JSON Lines or CSV file. A bad row raises, or with ``on_error`` is
+    handed to it and skipped; problems with the file as a whole always raise."""
     if sniffed.container == "jsonl":
-        return iter_jsonl(source)
+        return iter_jsonl(source, on_error=on_error)
     if sniffed.container == "csv":
-        return iter_csv(source, delimiter=sniffed.delimiter)
+        return iter_csv(source, delimiter=sniffed.delimiter, on_error=on_error)
     raise DataImportError(
         f"this format reads JSON Lines or CSV, but the file is {sniffed.container.upper()}",
         line=1,
     )
 
 
-def iter_jsonl(source: TextSource) -> Iterator[Record]:
+def iter_jsonl(source: TextSource, *, on_error: RowErrorFn | None = None) -> Iterator[Record]:
     for line_no, text in source.lines():
         if not text.strip():
             continue
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataImportError(
-                f"not valid JSON ({exc.msg} at column {exc.colno})", line=line_no
-            ) from None
+            _row_failed(
+                on_error,
+                DataImportError(f"not valid JSON ({exc.msg} at column {exc.colno})", line=line_no),
+            )
+            continue
         if not isinstance(data, dict):
-            raise DataImportError(
-                "each line must be one JSON object ({...})", line=line_no
-            ) from None
+            _row_failed(
+                on_error, DataImportError("each line must be one JSON object ({...})", line=line_no)
+            )
+            continue
         if source.has_dirty(line_no, line_no):
             bad = undecodable_field(data)
             if bad is not None:
-                raise encoding_error(line=line_no, field=bad)
+                _row_failed(on_error, encoding_error(line=line_no, field=bad))
+                continue
         yield Record(data=data, line=line_no)
 
 
@@ -185,7 +203,9 @@ def csv_columns(header: list[str]) -> list[str]:
     return columns
 
 
-def iter_csv(source: TextSource, *, delimiter: str = ",") -> Iterator[Record]:
+def iter_csv(
+    source: TextSource, *, delimiter: str = ",", on_error: RowErrorFn | None = None
+) -> Iterator[Record]:
     feed = _LineFeed(source)
     reader = csv.reader(feed, delimiter=delimiter, strict=True)
     try:
@@ -214,23 +234,31 @@ def iter_csv(source: TextSource, *, delimiter: str = ",") -> Iterator[Record]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise DataImportError(
-                f"not valid CSV ({exc})", row=row_no + 1, line=feed.line_no
-            ) from None
+            row_no += 1
+            _row_failed(
+                on_error, DataImportError(f"not valid CSV ({exc})", row=row_no, line=feed.line_no)
+            )
+            last_line = feed.line_no
+            continue
         last_line = feed.line_no
         if not values or (len(values) == 1 < len(columns) and not values[0].strip()):
             continue  # a blank line (in a one-column file, a blank cell is a value)
         row_no += 1
         if len(values) != len(columns):
-            raise DataImportError(
-                f"has {len(values)} values but the header has {len(columns)} columns "
-                "(an unquoted comma or line break in a field?)",
-                row=row_no,
-                line=first_line,
+            _row_failed(
+                on_error,
+                DataImportError(
+                    f"has {len(values)} values but the header has {len(columns)} columns "
+                    "(an unquoted comma or line break in a field?)",
+                    row=row_no,
+                    line=first_line,
+                ),
             )
-        data = dict(zip(columns, values, strict=True))
+            continue
+        data = {column: unescape_cell(value) for column, value in zip(columns, values, strict=True)}
         if source.has_dirty(first_line, last_line):
             bad = undecodable_field(data)
             if bad is not None:
-                raise encoding_error(row=row_no, line=first_line, field=bad)
+                _row_failed(on_error, encoding_error(row=row_no, line=first_line, field=bad))
+                continue
         yield Record(data=data, line=first_line, row=row_no)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from annotations.importers.base import (
     MODERATIONS,
     DataImportError,
+    Record,
+    RowErrorFn,
     Sniffed,
     StatementRow,
 )
@@ -63,8 +65,14 @@ def _columns_for(sniffed: Sniffed, mapping: dict[str, str] | None) -> dict[str, 
 
 
 def statements_parse(
-    source: TextSource, sniffed: Sniffed, *, mapping: dict[str, str] | None = None
+    source: TextSource,
+    sniffed: Sniffed,
+    *,
+    mapping: dict[str, str] | None = None,
+    on_error: RowErrorFn | None = None,
 ) -> Iterator[StatementRow]:
+    """Value statements of a CSV/JSONL file; a bad row raises, or with ``on_error`` is
+    handed to it and skipped."""
     if sniffed.container not in ("csv", "jsonl"):
         raise DataImportError("statements are read from CSV or JSON Lines files", line=1)
     columns = _columns_for(sniffed, mapping)
@@ -73,36 +81,47 @@ def statements_parse(
         if missing:
             raise DataImportError("mapped column not in the header", line=1, field=missing[0])
     used = {c for c in columns.values() if c}
-    for record in iter_records(source, sniffed):
-        text_key = columns["text"]
-        assert text_key is not None
-        if text_key not in record.data:
-            raise record.error("missing field", text_key)
-        text = record.text(text_key, allow_empty=True).strip()
-        if not text:
-            raise record.error("empty statement", text_key)
-        participant = (
-            record.text(columns["participant"], required=False).strip()
-            if columns["participant"]
-            else ""
-        )
-        if len(participant) > 200:
-            raise record.error("longer than 200 characters", columns["participant"])
-        question = record.text(columns["question"], required=False) if columns["question"] else ""
-        moderation = "pending"
-        if columns["moderation"]:
-            raw = record.text(columns["moderation"], required=False).strip().lower()
-            moderation = _MODERATION_ALIASES.get(raw, raw)
-            if moderation not in MODERATIONS:
-                raise record.error(
-                    f"unknown moderation state {raw!r}; use pending, approved or rejected",
-                    columns["moderation"],
-                )
-        yield StatementRow(
-            line=record.line,
-            text=text,
-            participant=participant,
-            question=question,
-            moderation=moderation,
-            metadata={k: v for k, v in record.data.items() if k not in used},
-        )
+    for record in iter_records(source, sniffed, on_error=on_error):
+        try:
+            row = _statement_row(record, columns, used)
+        except DataImportError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
+        yield row
+
+
+def _statement_row(record: Record, columns: dict[str, str | None], used: set[str]) -> StatementRow:
+    text_key = columns["text"]
+    assert text_key is not None
+    if text_key not in record.data:
+        raise record.error("missing field", text_key)
+    text = record.text(text_key, allow_empty=True).strip()
+    if not text:
+        raise record.error("empty statement", text_key)
+    participant = (
+        record.text(columns["participant"], required=False).strip()
+        if columns["participant"]
+        else ""
+    )
+    if len(participant) > 200:
+        raise record.error("longer than 200 characters", columns["participant"])
+    question = record.text(columns["question"], required=False) if columns["question"] else ""
+    moderation = "pending"
+    if columns["moderation"]:
+        raw = record.text(columns["moderation"], required=False).strip().lower()
+        moderation = _MODERATION_ALIASES.get(raw, raw)
+        if moderation not in MODERATIONS:
+            raise record.error(
+                f"unknown moderation state {raw!r}; use pending, approved or rejected",
+                columns["moderation"],
+            )
+    return StatementRow(
+        line=record.line,
+        text=text,
+        participant=participant,
+        question=question,
+        moderation=moderation,
+        metadata={k: v for k, v in record.data.items() if k not in used},
+    )

@@ -57,9 +57,6 @@ class UltraFeedbackFormat(RecordFormat):
         else:
             response_chosen = _as_text(chosen)
             response_rejected = _as_text(rejected)
-        for text, key in ((response_chosen, "chosen"), (response_rejected, "rejected")):
-            if not text.strip():
-                raise record.error("empty response", key)
         if record.has("prompt"):
             prompt = record.text("prompt")
         elif prompt_messages:

@@ -4,13 +4,13 @@ from django.urls import include, path
 
 from gcai.constitutions import api
 
-RUN = "studies/<int:study_id>/runs/<int:run_id>"
-CONSTITUTION = "studies/<int:study_id>/constitutions/<int:constitution_id>"
+RUN = "studies/<id:study_id>/runs/<id:run_id>"
+CONSTITUTION = "studies/<id:study_id>/constitutions/<id:constitution_id>"
 
 urlpatterns = [
-    path("studies/<int:study_id>/runs/", api.RunListCreateAPI.as_view(), name="api_runs"),
+    path("studies/<id:study_id>/runs/", api.RunListCreateAPI.as_view(), name="api_runs"),
     path(
-        "studies/<int:study_id>/runs/comparison/",
+        "studies/<id:study_id>/runs/comparison/",
         api.RunComparisonCreateAPI.as_view(),
         name="api_runs_comparison",
     ),
@@ -25,7 +25,7 @@ urlpatterns = [
         name="api_run_artifact_detail",
     ),
     path(
-        "studies/<int:study_id>/constitutions/",
+        "studies/<id:study_id>/constitutions/",
         api.ConstitutionListAPI.as_view(),
         name="api_constitutions",
     ),

@@ -4,16 +4,16 @@ from django.urls import path
 
 from gcai.constitutions import evaluation_api as api
 
-_ONE = "studies/<int:study_id>/evaluations/<int:evaluation_id>/"
+_ONE = "studies/<id:study_id>/evaluations/<id:evaluation_id>/"
 
 urlpatterns = [
     path(
-        "studies/<int:study_id>/evaluations/",
+        "studies/<id:study_id>/evaluations/",
         api.EvaluationListCreateAPI.as_view(),
         name="api_evaluations",
     ),
     path(
-        "studies/<int:study_id>/evaluations/compare/<slug:group>/",
+        "studies/<id:study_id>/evaluations/compare/<slug:group>/",
         api.EvaluationComparisonAPI.as_view(),
         name="api_evaluation_comparison",
     ),

@@ -4,12 +4,12 @@ from django.urls import path
 
 from gcai.constitutions import evaluation_views as views
 
-_ONE = "studies/<int:study_id>/evaluations/<int:evaluation_id>/"
-_GROUP = "studies/<int:study_id>/evaluations/compare/<slug:group>/"
+_ONE = "studies/<id:study_id>/evaluations/<id:evaluation_id>/"
+_GROUP = "studies/<id:study_id>/evaluations/compare/<slug:group>/"
 
 urlpatterns = [
-    path("studies/<int:study_id>/evaluations/", views.evaluation_list, name="evaluation_list"),
-    path("studies/<int:study_id>/evaluations/new/", views.evaluation_new, name="evaluation_new"),
+    path("studies/<id:study_id>/evaluations/", views.evaluation_list, name="evaluation_list"),
+    path("studies/<id:study_id>/evaluations/new/", views.evaluation_new, name="evaluation_new"),
     path(_ONE, views.evaluation_detail, name="evaluation_detail"),
     path(_ONE + "status.json", views.evaluation_status, name="evaluation_status"),
     path(_ONE + "cancel/", views.evaluation_cancel, name="evaluation_cancel"),

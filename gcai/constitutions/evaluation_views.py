@@ -6,7 +6,6 @@ the work is done by gcai.constitutions.evaluations.
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Any
 
@@ -24,6 +23,8 @@ from gcai.constitutions.charts import PALETTE, Bar, bar_chart, percent_format
 from gcai.constitutions.evaluations import EvaluationError
 from gcai.constitutions.models import Constitution, Evaluation
 from gcai.core.evaluate import orthogonal_constitution
+from gcai.csvsafe import csv_text
+from gcai.dbid import is_db_id
 
 # --------------------------------------------------------------------------- lookups
 
@@ -53,6 +54,20 @@ def default_orthogonal_text() -> str:
 
 
 class ConstitutionChoices(forms.ModelMultipleChoiceField):
+    def _check_values(self, value):
+        # An id no database row can have would reach the database in an IN (...) list.
+        for pk in value:
+            try:
+                if not is_db_id(int(pk)):
+                    raise ValueError(pk)
+            except (TypeError, ValueError):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                ) from None
+        return super()._check_values(value)
+
     def label_from_instance(self, obj: Constitution) -> str:
         method = f" · {obj.get_method_display()}" if obj.method else ""
         return (
@@ -450,10 +465,8 @@ def evaluation_compare(request, study_id: int, group: str):
 
 
 def _csv_response(rows: list[list[Any]], filename: str) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response = HttpResponse(csv_text(None, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerows(rows)
     return response
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotations.api import DatabaseIdField
 from gcai.constitutions import pipeline, selectors
 from gcai.constitutions.models import Constitution, Method, PipelineRun
 
@@ -162,9 +163,7 @@ class RunCreateInputSerializer(serializers.Serializer):
         default=dict,
         help_text="Method settings (e.g. num_clusters, max_principles, representative).",
     )
-    dataset_ids = serializers.ListField(
-        child=serializers.IntegerField(), required=False, default=list
-    )
+    dataset_ids = serializers.ListField(child=DatabaseIdField(), required=False, default=list)
     max_training_pairs = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     batch_size = serializers.IntegerField(
         min_value=1, max_value=1000, default=pipeline.DEFAULT_BATCH_SIZE
@@ -190,9 +189,7 @@ class ComparisonInputSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, default=0)
     gcai_config = serializers.DictField(required=False, default=dict)
     icai_config = serializers.DictField(required=False, default=dict)
-    dataset_ids = serializers.ListField(
-        child=serializers.IntegerField(), required=False, default=list
-    )
+    dataset_ids = serializers.ListField(child=DatabaseIdField(), required=False, default=list)
     max_training_pairs = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     batch_size = serializers.IntegerField(
         min_value=1, max_value=1000, default=pipeline.DEFAULT_BATCH_SIZE

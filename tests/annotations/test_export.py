@@ -394,7 +394,8 @@ def test_survey_answers_csv_one_row_per_answer_without_prolific_ids(
                 response=response, question=question, choice="a" if n else "tie", comment="=1+1"
             )
     with django_assert_max_num_queries(2):
-        text = "".join(exports.survey_answers_export_csv(survey=survey))
+        # The Data page's survey-answers file is the surveys app's export.
+        text = "".join(exports.SURVEY_EXPORTS["csv"].function(survey=survey))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 12
     assert "PROLIFIC-PID" not in text
@@ -403,3 +404,23 @@ def test_survey_answers_csv_one_row_per_answer_without_prolific_ids(
     assert decided["question_key"] in {"moral_grounding", "personal", "coherence"}
     assert decided["participant"].startswith("P-")
     assert decided["comment"] == "'=1+1"  # never a live formula in a spreadsheet
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_formula_text_is_escaped_in_csv_and_still_round_trips(study, fmt):
+    texts = {
+        "prompt": '=HYPERLINK("http://x")',
+        "response_a": "-minus",
+        "response_b": "'=quoted already",
+        "source_reason": "@at",
+    }
+    PairFactory(dataset__study=study, dataset__name="src", **texts)
+    text = "".join(exports.PAIR_EXPORTS[fmt].function(study=study))
+    if fmt == "csv":
+        row = next(csv.DictReader(io.StringIO(text)))
+        assert row["prompt"] == '\'=HYPERLINK("http://x")'
+        assert row["response_b"] == "''=quoted already"
+    report = pairs_import(study=study, dataset_name="back", file=text.encode())
+    assert report.created == 1
+    back = PreferencePair.objects.get(dataset__name="back")
+    assert {k: getattr(back, k) for k in texts} == texts

@@ -72,9 +72,10 @@ def test_dataset_defaults_to_the_file_name(study):
 
 def test_import_pairs_error_names_row_and_field_and_saves_nothing(study, tmp_path):
     path = tmp_path / "bad.csv"
-    path.write_text("text_a,text_b,preferred_text\na,b,text_a\nc,,text_b\n")
+    path.write_text("text_a,text_b,preferred_text\na,b,text_a\nc,d,text_q\n")
     with pytest.raises(
-        CommandError, match=r"bad\.csv: row 2 \(line 3\), field 'text_b': empty response"
+        CommandError,
+        match=r"bad\.csv: row 2 \(line 3\), field 'preferred_text': unknown preference",
     ):
         _run("import_pairs", str(study.pk), str(path), "--dataset", "bad")
     assert not Dataset.objects.exists()

@@ -72,12 +72,26 @@ BAD_FILES = [
         "unknown preference 'c'",
     ),
     (
-        "empty-response",
-        jsonl(OK, OK | {"prompt": "2"}, {**OK, "prompt": "3", "response_a": "  "}),
+        "hh-rlhf-without-assistant-turn",
+        jsonl(
+            {
+                "chosen": "\n\nHuman: hi\n\nAssistant: hello",
+                "rejected": "\n\nHuman: hi\n\nAssistant: go",
+            },
+            {"id": "r2", "chosen": "\n\nHuman: hi", "rejected": "\n\nHuman: hi"},
+        ),
+        {},
+        "line 2",
+        "chosen",
+        "the record (id 'r2') has no Assistant turn",
+    ),
+    (
+        "response-not-text",
+        jsonl(OK, OK | {"prompt": "2"}, {**OK, "prompt": "3", "response_a": ["a list"]}),
         {},
         "line 3",
         "response_a",
-        "empty response",
+        "expected text, got list",
     ),
     (
         "bad-json",
@@ -111,14 +125,6 @@ BAD_FILES = [
         "row 2 (line 3)",
         "preferred_text",
         "unknown preference 'text_c'",
-    ),
-    (
-        "icai-empty-text",
-        csv_bytes(ICAI_HEADER + '0,a,b,text_a\n1,"",d,text_b\n'),
-        {},
-        "row 2 (line 3)",
-        "text_a",
-        "empty response",
     ),
     (
         "csv-wrong-column-count",

@@ -69,3 +69,19 @@ class ProgressBar:
         else:
             self.stream.write(text)
         self.stream.flush()
+
+
+SKIP_INVALID_HELP = (
+    "Import the valid rows and list every invalid row with its line and reason "
+    "(default: one invalid row fails the import and nothing is saved)."
+)
+
+
+def report_details(out: OutputWrapper, report) -> None:
+    """Warnings and skipped rows of an ``ImportReport``, one per line."""
+    for warning in report.warnings:
+        out.write(f"warning: {warning}")
+    for skipped in report.skipped_rows:
+        out.write(f"skipped {skipped['detail']}")
+    if report.skipped > len(report.skipped_rows):
+        out.write(f"... and {report.skipped - len(report.skipped_rows)} more skipped rows")

@@ -8,7 +8,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotations.importers import PAIR_FORMATS
 from annotations.imports import DataImportError, pairs_import
-from annotations.management.commands._io import ProgressBar, study_get
+from annotations.management.commands._io import (
+    SKIP_INVALID_HELP,
+    ProgressBar,
+    report_details,
+    study_get,
+)
 
 
 class Command(BaseCommand):
@@ -41,6 +46,7 @@ class Command(BaseCommand):
             type=float,
             help="Assign a seeded stratified train/test split with this test fraction.",
         )
+        parser.add_argument("--skip-invalid", action="store_true", help=SKIP_INVALID_HELP)
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **options):
@@ -59,6 +65,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 split_test_fraction=options["split_test_fraction"],
                 progress=progress,
+                skip_invalid=options["skip_invalid"],
             )
         except DataImportError as exc:
             if progress:
@@ -70,12 +77,16 @@ class Command(BaseCommand):
         self.stdout.write(
             f"dataset {report.dataset_name!r} (id {report.dataset_id}): "
             f"{report.rows_read} rows read, {report.created} pairs created, "
-            f"{report.duplicates} duplicates skipped, "
+            f"{report.duplicates} duplicates skipped ({report.duplicates_in_file} within the "
+            f"file), {report.empty_responses} with an empty response, "
+            f"{report.identical_responses} with identical responses, "
+            f"{report.skipped} invalid rows skipped, "
             f"{report.annotations_created} annotations created, {report.seconds:.1f}s"
         )
         if report.duplicate_lines:
             lines = ", ".join(map(str, report.duplicate_lines[:10]))
             self.stdout.write(f"first duplicates at line/row: {lines}")
+        report_details(self.stdout, report)
         if report.split:
             self.stdout.write(
                 f"split: {report.split['assigned_train']} train, "

@@ -7,7 +7,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotations.imports import DataImportError, statements_import
-from annotations.management.commands._io import ProgressBar, study_get
+from annotations.management.commands._io import (
+    SKIP_INVALID_HELP,
+    ProgressBar,
+    report_details,
+    study_get,
+)
 
 
 class Command(BaseCommand):
@@ -24,6 +29,7 @@ class Command(BaseCommand):
             dest="mapping",
             help="Column mapping, e.g. text=answer,participant=pid,question=q,moderation=status",
         )
+        parser.add_argument("--skip-invalid", action="store_true", help=SKIP_INVALID_HELP)
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args, **options):
@@ -34,7 +40,11 @@ class Command(BaseCommand):
         progress = None if options["no_progress"] else ProgressBar(self.stderr)
         try:
             report = statements_import(
-                study=study, file=path, mapping=options["mapping"], progress=progress
+                study=study,
+                file=path,
+                mapping=options["mapping"],
+                progress=progress,
+                skip_invalid=options["skip_invalid"],
             )
         except DataImportError as exc:
             if progress:
@@ -43,3 +53,4 @@ class Command(BaseCommand):
         if progress:
             progress.finish()
         self.stdout.write(self.style.SUCCESS(report.summary))
+        report_details(self.stdout, report)
