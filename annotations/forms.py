@@ -19,12 +19,15 @@ class StudyForm(forms.ModelForm):
             "statements_min",
             "statements_max",
             "prolific_completion_code",
+            "participation",
+            "reveal_prolific_ids",
             "reason_min_length",
             "accepting_participants",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "consent_text": forms.Textarea(attrs={"rows": 4}),
+            "participation": forms.RadioSelect,
         }
 
     def __init__(self, *args, **kwargs):

@@ -24,6 +24,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotations.api import StudyScopedAPIView
+from annotations.browser import remember_browser
 from annotations.participants import (
     ParticipantError,
     completion_redirect_url,
@@ -45,8 +46,8 @@ from surveys.serializers import (
 )
 from surveys.services import QuestionSpec
 from surveys.views_participant import (
-    SurveyClosedError,
     enter_survey,
+    entry_status,
     participant_from_session,
     survey_or_404,
 )
@@ -226,11 +227,9 @@ class ParticipantEnterAPI(ParticipantAPIView):
                 prolific_study_id=data.validated_data.get("STUDY_ID"),
                 prolific_session_id=data.validated_data.get("SESSION_ID"),
             )
-        except SurveyClosedError as exc:
-            return _refused(str(exc), status.HTTP_410_GONE)
         except ParticipantError as exc:
-            return _refused(str(exc))
-        return Response(participant_state(request, survey))
+            return _refused(str(exc), entry_status(exc))
+        return remember_browser(request._request, Response(participant_state(request, survey)))
 
 
 class _ParticipantStepAPI(ParticipantAPIView):
