@@ -114,12 +114,18 @@ class SurveyStatusAPI(SurveyScopedAPIView):
 
 
 class SurveyResponsesAPI(SurveyScopedAPIView, generics.ListAPIView):
-    """Every response with its answers (in constitution terms) and ratings."""
+    """Every response with its answers (in constitution terms) and ratings, under the
+    participant's pseudonym; ``prolific_pid`` only when the study reveals Prolific ids."""
 
     serializer_class = ResponseOutputSerializer
 
     def get_queryset(self):
         return selectors.response_list_for_survey(survey=self.get_survey())
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["reveal_prolific_ids"] = self.get_study().reveal_prolific_ids
+        return context
 
 
 class SurveyResultsAPI(SurveyScopedAPIView):
