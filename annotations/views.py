@@ -50,11 +50,17 @@ def study_edit(request, study_id: int):
     study = study_for(request.user, study_id)
     form = StudyForm(request.POST or None, instance=study)
     if request.method == "POST" and form.is_valid():
-        study = form.save(commit=False)
-        study.value_questions = form.value_questions()
-        study.save()
-        messages.success(request, "Study settings saved.")
-        return redirect("study_detail", study_id=study.pk)
+        fields = {k: v for k, v in form.cleaned_data.items() if k != "value_questions_text"}
+        try:
+            study = services.study_update(
+                study=study, value_questions=form.value_questions(), **fields
+            )
+        except services.StudyChangeRefused as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            messages.success(request, "Study settings saved.")
+            return redirect("study_detail", study_id=study.pk)
+        study.refresh_from_db()
     return render(request, "annotations/study_form.html", {"form": form, "study": study})
 
 

@@ -19,11 +19,13 @@ def test_creating_a_study_makes_the_creator_its_researcher(client, django_user_m
             "statements_min": 1,
             "statements_max": 3,
             "reason_min_length": 15,
+            "participation": "prolific",
             "consent_text": "ok",
         },
     )
     assert response.status_code == 302
     study = Study.objects.get(name="Values 2026")
+    assert study.participation == "prolific"
     assert Membership.objects.filter(user=user, study=study, role=Role.RESEARCHER).exists()
 
 
@@ -35,6 +37,7 @@ def test_study_form_rejects_min_above_max(owner_client, study):
             "statements_min": 5,
             "statements_max": 2,
             "reason_min_length": 15,
+            "participation": "prolific",
             "consent_text": "ok",
         },
     )
