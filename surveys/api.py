@@ -166,6 +166,12 @@ class ParticipantAPIView(APIView):
     throttle_scope = "participant"
 
 
+SCREENED_OUT_MESSAGE = (
+    "An attention check asked for a specific answer and yours was different, so the "
+    "survey has ended here. Please return to Prolific with this code."
+)
+
+
 def participant_state(request, survey: Survey) -> dict:
     """The participant's current step and exactly what that step shows."""
     participant = participant_from_session(request, survey)
@@ -195,10 +201,11 @@ def participant_state(request, survey: Survey) -> dict:
         state["scale"] = [{"value": v, "label": lbl} for v, lbl in selectors.LIKERT_LABELS.items()]
     elif step in (selectors.STEP_DONE, selectors.STEP_SCREENED_OUT):
         code = survey.completion_code if step == selectors.STEP_DONE else survey.screenout_code
+        state["completion_code"] = code
         if participant.prolific_pid:
             state["redirect_url"] = completion_redirect_url(code)
-        else:
-            state["completion_code"] = code
+        if step == selectors.STEP_SCREENED_OUT:
+            state["message"] = SCREENED_OUT_MESSAGE
     return state
 
 

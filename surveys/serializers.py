@@ -215,5 +215,10 @@ class ParticipantStateSerializer(serializers.Serializer):
     choices = serializers.ListField(child=serializers.DictField(), required=False)
     principles = serializers.ListField(child=serializers.DictField(), required=False)
     scale = serializers.ListField(child=serializers.DictField(), required=False)
-    redirect_url = serializers.CharField(required=False)
-    completion_code = serializers.CharField(required=False)
+    redirect_url = serializers.CharField(required=False, help_text="Prolific participants only.")
+    completion_code = serializers.CharField(
+        required=False, help_text="Always given when finished or screened out."
+    )
+    message = serializers.CharField(
+        required=False, help_text="Screened out: what to tell the participant."
+    )

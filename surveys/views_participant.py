@@ -280,20 +280,21 @@ def _finish(request, entry_token: str, page: str, code_field: str, template: str
     if elsewhere:
         return elsewhere
     code = getattr(survey, code_field)
-    if participant.prolific_pid:
-        return redirect(completion_redirect_url(code))
-    return _render(request, template, {"code": code})
+    # The code is always on the page as text (a blocked redirect or a closed tab must
+    # not cost the participant their credit); Prolific participants also get the link.
+    redirect_url = completion_redirect_url(code) if participant.prolific_pid else ""
+    return _render(request, template, {"code": code, "redirect_url": redirect_url})
 
 
 @require_GET
 def survey_participant_done(request, entry_token: str):
-    """Completed: back to Prolific with the completion code, or a thank-you page."""
+    """Completed: the completion code, and for Prolific participants the way back."""
     return _finish(request, entry_token, selectors.STEP_DONE, "completion_code", "done.html")
 
 
 @require_GET
 def survey_participant_ended(request, entry_token: str):
-    """Failed an attention check: back to Prolific with the screen-out code."""
+    """Failed an attention check: told so, with the screen-out code and the way back."""
     return _finish(
         request, entry_token, selectors.STEP_SCREENED_OUT, "screenout_code", "ended.html"
     )

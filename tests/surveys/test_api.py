@@ -167,6 +167,7 @@ def test_participant_api_runs_the_whole_flow(survey):
     ).json()
     assert state == {
         "step": "done",
+        "completion_code": survey.completion_code,
         "redirect_url": f"https://app.prolific.com/submissions/complete?cc={survey.completion_code}",
     }
     record = SurveyResponse.objects.get(survey=survey)
