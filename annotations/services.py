@@ -1,11 +1,11 @@
-"""Writes for studies and memberships. Views, API and commands call these."""
+"""Writes for studies. Views, API and commands call these (members join through
+``annotations.invitations``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotations.models import Membership, Role, Study
@@ -56,17 +56,3 @@ def study_update(*, study: Study, **fields: Any) -> Study:
         setattr(current, name, fields[name])
     current.save()
     return current
-
-
-@transaction.atomic
-def membership_add(*, study: Study, username: str, role: str) -> Membership:
-    """Give an existing user a role in a study (idempotent)."""
-    if role not in Role.values:
-        raise ValueError(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.")
-    User = get_user_model()
-    try:
-        user = User.objects.get(username=username)
-    except User.DoesNotExist:
-        raise ValueError(f"No user named {username!r}.") from None
-    membership, _ = Membership.objects.get_or_create(user=user, study=study, role=role)
-    return membership

@@ -303,6 +303,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts are warnings; every login is not news
         "django.db.backends": {"level": "INFO"},
     },
 }

@@ -74,20 +74,6 @@ def test_api_create_study_validates_input(owner_client):
     assert Study.objects.filter(name="API study").exists()
 
 
-def test_membership_add_by_username(owner_client, study, django_user_model):
-    django_user_model.objects.create_user("ann", password="pw-for-tests-1")
-    owner_client.post(
-        reverse("membership_add", args=[study.pk]), {"username": "ann", "role": "annotator"}
-    )
-    assert Membership.objects.filter(study=study, user__username="ann", role="annotator").exists()
-    response = owner_client.post(
-        reverse("membership_add", args=[study.pk]),
-        {"username": "nobody", "role": "annotator"},
-        follow=True,
-    )
-    assert "No user named" in response.content.decode()
-
-
 def test_output_is_escaped(owner_client, study):
     study.description = "<script>alert(1)</script>"
     study.save()
