@@ -42,6 +42,13 @@ def study_guard_register(guard: StudyGuard) -> None:
         _STUDY_GUARDS.append(guard)
 
 
+def study_locked_fields(*, study: Study) -> set[str]:
+    """Fields of ``study`` a registered guard would refuse to change right now (the
+    admin shows them read-only)."""
+    every = {f.name for f in Study._meta.concrete_fields}
+    return {refusal[0] for guard in _STUDY_GUARDS if (refusal := guard(study, every))}
+
+
 @transaction.atomic
 def study_update(*, study: Study, **fields: Any) -> Study:
     """Change a study's settings; raises StudyChangeRefused when a registered guard

@@ -10,6 +10,7 @@ from annotations.models import Study
 from gcai.constitutions.models import Method
 from surveys import blinding, services
 from surveys.models import SurveyStatus
+from tests.factories import UserFactory
 from tests.surveys.factories import published_constitution
 
 pytestmark = pytest.mark.django_db
@@ -139,3 +140,20 @@ def test_the_study_consent_text_is_locked_while_a_survey_shows_it(owner_client, 
     assert response.status_code == 302
     study.refresh_from_db()
     assert study.consent_text == "A new consent text."
+
+
+def test_the_admin_cannot_change_texts_participants_see_once_a_survey_is_open(client, study):
+    a, b = _pair(study)
+    survey = services.survey_create(study=study, title="S", constitution_a=a, constitution_b=b)
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    survey_page = reverse("admin:surveys_survey_change", args=[survey.pk])
+    study_page = reverse("admin:annotations_study_change", args=[study.pk])
+    assert 'name="instructions"' in client.get(survey_page).content.decode()
+    assert 'name="consent_text"' in client.get(study_page).content.decode()
+    services.survey_open(survey=survey)
+    page = client.get(survey_page).content.decode()
+    assert 'name="instructions"' not in page
+    assert 'name="questions-0-text"' not in page
+    # The study's consent text is what this survey shows: locked too.
+    assert 'name="consent_text"' not in client.get(study_page).content.decode()
