@@ -120,3 +120,17 @@ class StudyScopedAdminMixin:
         if request.user.is_superuser:
             return qs
         return scoped(qs, request.user, study_field=self.study_field)
+
+
+class IsResearcherSomewhere(permissions.BasePermission):
+    """DRF permission: a researcher in at least one study, or staff. Guards the API schema
+    and its docs, which describe the researcher API (annotators and participants have
+    no use for them)."""
+
+    message = "The API description is for researchers: log in with a researcher account."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return user.is_staff or Membership.objects.filter(user=user, role=Role.RESEARCHER).exists()

@@ -11,6 +11,7 @@ from annotations.models import (
     Study,
     ValueStatement,
 )
+from annotations.services import study_locked_fields
 
 
 @admin.register(Study)
@@ -18,6 +19,11 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
     study_field = "pk"
     list_display = ("name", "created_at", "accepting_participants")
     search_fields = ("name",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The same locks as the study settings page (e.g. consent text of an open survey).
+        locked = tuple(sorted(study_locked_fields(study=obj))) if obj else ()
+        return (*super().get_readonly_fields(request, obj), *locked)
 
 
 @admin.register(Membership)

@@ -19,12 +19,15 @@ class StudyForm(forms.ModelForm):
             "statements_min",
             "statements_max",
             "prolific_completion_code",
+            "participation",
+            "reveal_prolific_ids",
             "reason_min_length",
             "accepting_participants",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "consent_text": forms.Textarea(attrs={"rows": 4}),
+            "participation": forms.RadioSelect,
         }
 
     def __init__(self, *args, **kwargs):
@@ -46,6 +49,8 @@ class StudyForm(forms.ModelForm):
         return [line.strip() for line in raw.splitlines() if line.strip()]
 
 
-class MembershipForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Role.choices)
+class InvitationForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+    note = forms.CharField(
+        max_length=100, required=False, help_text="For your records, e.g. who it is for."
+    )

@@ -51,6 +51,13 @@ class SourcePreference(models.TextChoices):
     NONE = "none", "Unlabelled"
 
 
+class Participation(models.TextChoices):
+    """Who may enter a study's participant links (statements and surveys)."""
+
+    PROLIFIC = "prolific", "Prolific only: a link without a Prolific id is refused"
+    OPEN = "open", "Open: anyone with the link, anonymous entries allowed"
+
+
 class Split(models.TextChoices):
     TRAIN = "train", "Train"
     TEST = "test", "Test"
@@ -81,6 +88,20 @@ class Study(models.Model):
     statements_min = models.PositiveSmallIntegerField(default=1)
     statements_max = models.PositiveSmallIntegerField(default=3)
     prolific_completion_code = models.CharField(max_length=64, blank=True)
+    participation = models.CharField(
+        max_length=10,
+        choices=Participation.choices,
+        default=Participation.OPEN,
+        help_text="Prolific only refuses links without PROLIFIC_PID. Open lets anyone with "
+        "the link take part anonymously; each browser is held to one participation, but "
+        "someone who clears their cookies or switches browsers can take part again.",
+    )
+    reveal_prolific_ids = models.BooleanField(
+        default=False,
+        help_text="Show participants' Prolific ids in the API and exports. Prolific ids "
+        "identify people: leave this off unless you must link answers to Prolific "
+        "submissions (e.g. to pay bonuses), and delete the ids when you no longer need them.",
+    )
 
     # Annotation
     reason_min_length = models.PositiveSmallIntegerField(default=15)
@@ -92,6 +113,10 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(statements_min__lte=models.F("statements_max")),
                 name="study_statements_min_lte_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(participation__in=Participation.values),
+                name="study_valid_participation",
             ),
         ]
 
@@ -216,6 +241,9 @@ class Participant(models.Model):
     prolific_pid = models.CharField(max_length=64, blank=True)
     prolific_study_id = models.CharField(max_length=64, blank=True)
     prolific_session_id = models.CharField(max_length=64, blank=True)
+    # Hash of the long-lived browser cookie of the browser that entered (per flow), so
+    # that browser, and only it, resumes without Prolific's proof (annotations.browser).
+    browser_key = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -228,6 +256,9 @@ class Participant(models.Model):
                 condition=~Q(prolific_pid=""),
                 name="participant_unique_prolific_pid_per_study",
             ),
+        ]
+        indexes = [
+            models.Index(fields=["study", "browser_key"], name="participant_study_browser"),
         ]
 
     def __str__(self) -> str:
@@ -391,3 +422,54 @@ class ValueStatement(models.Model):
         if self.participant_id:
             return self.participant.pseudonym
         return self.external_participant or "anonymous"
+
+
+class Invitation(models.Model):
+    """An invitation to join a study in a role, accepted by whoever holds its link.
+
+    Only a hash of the link's token is stored, so the link is shown once, when it is
+    made. Nobody becomes a member without accepting, and making an invitation never
+    reveals which accounts exist.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    note = models.CharField(
+        max_length=100, blank=True, help_text="For your own records, e.g. who it is for."
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_valid_role"),
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="invitation_not_both_accepted_and_revoked",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} invitation to {self.study}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @property
+    def is_pending(self) -> bool:
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > timezone.now()
+        )

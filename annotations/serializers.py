@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from annotations.models import Study
+from annotations.models import Participation, Study
 
 
 class StudyOutputSerializer(serializers.ModelSerializer):
@@ -16,6 +16,8 @@ class StudyOutputSerializer(serializers.ModelSerializer):
             "statements_min",
             "statements_max",
             "reason_min_length",
+            "participation",
+            "reveal_prolific_ids",
         ]
 
 
@@ -29,6 +31,13 @@ class StudyInputSerializer(serializers.Serializer):
     statements_max = serializers.IntegerField(min_value=1, max_value=20, required=False, default=3)
     reason_min_length = serializers.IntegerField(
         min_value=0, max_value=2000, required=False, default=15
+    )
+    participation = serializers.ChoiceField(
+        choices=Participation.choices,
+        required=False,
+        default=Participation.OPEN,
+        help_text="prolific: links without PROLIFIC_PID are refused. open: anonymous "
+        "entries allowed, one per browser (clearing cookies gets another).",
     )
 
     def validate(self, attrs):

@@ -1,10 +1,11 @@
-"""Writes for studies and memberships. Views, API and commands call these."""
+"""Writes for studies. Views, API and commands call these (members join through
+``annotations.invitations``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotations.models import Membership, Role, Study
@@ -21,15 +22,44 @@ def study_create(*, user: Any, name: str, description: str = "", **fields: Any) 
     return study
 
 
+class StudyChangeRefused(ValueError):
+    """A study change refused for one field, with a message for the researcher."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# Apps above this one (surveys) register checks that refuse changes to study texts they
+# show participants, e.g. while a blinded survey is open. (study, changed fields) ->
+# (field, reason) or None.
+StudyGuard = Callable[[Study, set[str]], "tuple[str, str] | None"]
+_STUDY_GUARDS: list[StudyGuard] = []
+
+
+def study_guard_register(guard: StudyGuard) -> None:
+    if guard not in _STUDY_GUARDS:
+        _STUDY_GUARDS.append(guard)
+
+
+def study_locked_fields(*, study: Study) -> set[str]:
+    """Fields of ``study`` a registered guard would refuse to change right now (the
+    admin shows them read-only)."""
+    every = {f.name for f in Study._meta.concrete_fields}
+    return {refusal[0] for guard in _STUDY_GUARDS if (refusal := guard(study, every))}
+
+
 @transaction.atomic
-def membership_add(*, study: Study, username: str, role: str) -> Membership:
-    """Give an existing user a role in a study (idempotent)."""
-    if role not in Role.values:
-        raise ValueError(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.")
-    User = get_user_model()
-    try:
-        user = User.objects.get(username=username)
-    except User.DoesNotExist:
-        raise ValueError(f"No user named {username!r}.") from None
-    membership, _ = Membership.objects.get_or_create(user=user, study=study, role=role)
-    return membership
+def study_update(*, study: Study, **fields: Any) -> Study:
+    """Change a study's settings; raises StudyChangeRefused when a registered guard
+    refuses one of the changed fields (the study is then left as it was)."""
+    current = Study.objects.select_for_update().get(pk=study.pk)
+    changed = {name for name, value in fields.items() if getattr(current, name) != value}
+    for guard in _STUDY_GUARDS:
+        refusal = guard(current, changed)
+        if refusal:
+            raise StudyChangeRefused(*refusal)
+    for name in changed:
+        setattr(current, name, fields[name])
+    current.save()
+    return current

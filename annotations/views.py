@@ -11,7 +11,8 @@ from django.views.decorators.http import require_http_methods
 from annotations import selectors, services
 from annotations.access import has_role, studies_for, study_for
 from annotations.dashboard import study_dashboard
-from annotations.forms import MembershipForm, StudyForm
+from annotations.forms import InvitationForm, StudyForm
+from annotations.invitations import invitations_pending
 from annotations.models import Role
 
 
@@ -50,11 +51,17 @@ def study_edit(request, study_id: int):
     study = study_for(request.user, study_id)
     form = StudyForm(request.POST or None, instance=study)
     if request.method == "POST" and form.is_valid():
-        study = form.save(commit=False)
-        study.value_questions = form.value_questions()
-        study.save()
-        messages.success(request, "Study settings saved.")
-        return redirect("study_detail", study_id=study.pk)
+        fields = {k: v for k, v in form.cleaned_data.items() if k != "value_questions_text"}
+        try:
+            study = services.study_update(
+                study=study, value_questions=form.value_questions(), **fields
+            )
+        except services.StudyChangeRefused as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            messages.success(request, "Study settings saved.")
+            return redirect("study_detail", study_id=study.pk)
+        study.refresh_from_db()
     return render(request, "annotations/study_form.html", {"form": form, "study": study})
 
 
@@ -77,7 +84,8 @@ def study_detail(request, study_id: int):
         "overview": selectors.study_overview(study=study),
         "dashboard": study_dashboard(study=study),
         "memberships": study.memberships.select_related("user").order_by("role", "user__username"),
-        "membership_form": MembershipForm(),
+        "invitation_form": InvitationForm(),
+        "invitations": invitations_pending(study=study),
         "datasets": study.datasets.all(),
         "data_url": _url_or_empty("study_data", study.pk),
         "export_pairs_url": _url_or_empty("study_export_pairs", study.pk),
@@ -88,24 +96,3 @@ def study_detail(request, study_id: int):
         + "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}",
     }
     return render(request, "annotations/study_detail.html", context)
-
-
-@login_required
-@require_http_methods(["POST"])
-def membership_add(request, study_id: int):
-    study = study_for(request.user, study_id)
-    form = MembershipForm(request.POST)
-    if form.is_valid():
-        try:
-            services.membership_add(
-                study=study, username=form.cleaned_data["username"], role=form.cleaned_data["role"]
-            )
-        except ValueError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(
-                request, f"{form.cleaned_data['username']} added as {form.cleaned_data['role']}."
-            )
-    else:
-        messages.error(request, "Give a username and a role.")
-    return redirect("study_detail", study_id=study.pk)

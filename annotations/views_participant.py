@@ -1,8 +1,9 @@
 """Public pages for participants: entry link, consent, value statements, completion.
 
 The URL carries only the study's entry token (shared by everyone invited); who the
-participant is lives in their session, never in a URL. Returning with the same Prolific
-id, or in the same browser, resumes where they left off.
+participant is lives in their session, never in a URL. Returning in the same browser, or
+with Prolific's proof of the same submission, resumes where they left off; a Prolific id
+alone does not (see annotations.participants).
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.api_annotate import participant_request_allowed, study_for_entry
+from annotations.browser import browser_key, remember_browser
 from annotations.models import Participant, Study
 from annotations.participants import (
+    AlreadyTakingPartError,
     ParticipantError,
+    ProlificRequiredError,
     completion_redirect_url,
     participant_consent,
     participant_enter,
     remember_in_session,
     token_from_session,
+    tokens_in_session,
 )
 from annotations.statements import (
     STATEMENT_MAX_CHARS,
@@ -93,12 +98,18 @@ def participant_entry(request, entry_token: str):
             prolific_study_id=request.GET.get("STUDY_ID"),
             prolific_session_id=request.GET.get("SESSION_ID"),
             existing_token=token_from_session(request, study.pk),
+            session_tokens=tokens_in_session(request),
+            browser_key=browser_key(request, "study"),
         )
+    except AlreadyTakingPartError as exc:
+        return _error(request, study, str(exc), status=409)
+    except ProlificRequiredError as exc:
+        return _error(request, study, str(exc), status=403)
     except ParticipantError as exc:
         return _error(request, study, str(exc), status=400)
     remember_in_session(request, participant)
     # Redirecting drops the Prolific parameters from the address bar and history.
-    return _next_step(study, participant)
+    return remember_browser(request, _next_step(study, participant))
 
 
 @require_http_methods(["GET", "POST"])

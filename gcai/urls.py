@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView
 
-from gcai import health
+from gcai import errors, health
+from gcai.api_docs import api_docs
+from gcai.auth_token import obtain_auth_token
 
 api_patterns = [
     path("", include("annotations.api_urls")),
@@ -12,7 +13,7 @@ api_patterns = [
     path("", include("surveys.api_urls")),
     path("auth/token/", obtain_auth_token, name="api_token"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("docs/", api_docs, name="api_docs"),
 ]
 
 urlpatterns = [
@@ -25,3 +26,10 @@ urlpatterns = [
     path("", include("gcai.constitutions.urls")),
     path("", include("surveys.urls")),
 ]
+
+# Friendly error pages for each audience (participants, annotators and researchers, API
+# clients); never Django's debug pages, which DEBUG=0 switches off.
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

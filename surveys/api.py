@@ -24,6 +24,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotations.api import StudyScopedAPIView
+from annotations.browser import remember_browser
 from annotations.participants import (
     ParticipantError,
     completion_redirect_url,
@@ -45,8 +46,8 @@ from surveys.serializers import (
 )
 from surveys.services import QuestionSpec
 from surveys.views_participant import (
-    SurveyClosedError,
     enter_survey,
+    entry_status,
     participant_from_session,
     survey_or_404,
 )
@@ -113,12 +114,18 @@ class SurveyStatusAPI(SurveyScopedAPIView):
 
 
 class SurveyResponsesAPI(SurveyScopedAPIView, generics.ListAPIView):
-    """Every response with its answers (in constitution terms) and ratings."""
+    """Every response with its answers (in constitution terms) and ratings, under the
+    participant's pseudonym; ``prolific_pid`` only when the study reveals Prolific ids."""
 
     serializer_class = ResponseOutputSerializer
 
     def get_queryset(self):
         return selectors.response_list_for_survey(survey=self.get_survey())
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["reveal_prolific_ids"] = self.get_study().reveal_prolific_ids
+        return context
 
 
 class SurveyResultsAPI(SurveyScopedAPIView):
@@ -159,6 +166,12 @@ class ParticipantAPIView(APIView):
     throttle_scope = "participant"
 
 
+SCREENED_OUT_MESSAGE = (
+    "An attention check asked for a specific answer and yours was different, so the "
+    "survey has ended here. Please return to Prolific with this code."
+)
+
+
 def participant_state(request, survey: Survey) -> dict:
     """The participant's current step and exactly what that step shows."""
     participant = participant_from_session(request, survey)
@@ -188,10 +201,11 @@ def participant_state(request, survey: Survey) -> dict:
         state["scale"] = [{"value": v, "label": lbl} for v, lbl in selectors.LIKERT_LABELS.items()]
     elif step in (selectors.STEP_DONE, selectors.STEP_SCREENED_OUT):
         code = survey.completion_code if step == selectors.STEP_DONE else survey.screenout_code
+        state["completion_code"] = code
         if participant.prolific_pid:
             state["redirect_url"] = completion_redirect_url(code)
-        else:
-            state["completion_code"] = code
+        if step == selectors.STEP_SCREENED_OUT:
+            state["message"] = SCREENED_OUT_MESSAGE
     return state
 
 
@@ -226,11 +240,9 @@ class ParticipantEnterAPI(ParticipantAPIView):
                 prolific_study_id=data.validated_data.get("STUDY_ID"),
                 prolific_session_id=data.validated_data.get("SESSION_ID"),
             )
-        except SurveyClosedError as exc:
-            return _refused(str(exc), status.HTTP_410_GONE)
         except ParticipantError as exc:
-            return _refused(str(exc))
-        return Response(participant_state(request, survey))
+            return _refused(str(exc), entry_status(exc))
+        return remember_browser(request._request, Response(participant_state(request, survey)))
 
 
 class _ParticipantStepAPI(ParticipantAPIView):

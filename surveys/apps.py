@@ -12,3 +12,8 @@ class SurveysConfig(AppConfig):
         from surveys.exports import answers_csv
 
         SURVEY_EXPORTS["csv"] = ExportKind(answers_csv, "text/csv; charset=utf-8", "csv")
+
+        from annotations.services import study_guard_register
+        from surveys.blinding import study_text_guard
+
+        study_guard_register(study_text_guard)

@@ -86,18 +86,6 @@ def constitution_choices_for_study(*, study: Study) -> QuerySet[Constitution]:
     )
 
 
-def participant_returning(
-    *, study: Study, prolific_pid: str | None, token: str | None
-) -> Participant | None:
-    """A participant coming back (same Prolific id, or same browser session), without
-    creating anyone: used when a closed survey still lets starters finish."""
-    if prolific_pid:
-        return Participant.objects.filter(study=study, prolific_pid=prolific_pid).first()
-    if token:
-        return Participant.objects.filter(study=study, token=token).first()
-    return None
-
-
 def response_for_participant(*, survey: Survey, participant: Participant) -> SurveyResponse | None:
     """The participant's one response to ``survey`` (None before they consent)."""
     return SurveyResponse.objects.filter(survey=survey, participant=participant).first()

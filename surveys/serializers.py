@@ -134,9 +134,21 @@ class RatingOutputSerializer(serializers.Serializer):
 
 class ResponseOutputSerializer(serializers.ModelSerializer):
     participant = serializers.CharField(source="participant.pseudonym")
-    prolific_pid = serializers.CharField(source="participant.prolific_pid")
+    prolific_pid = serializers.CharField(
+        source="participant.prolific_pid",
+        required=False,
+        help_text="Only when the study's “reveal Prolific ids” setting is on; otherwise "
+        "the field is absent and participants appear under their pseudonym alone.",
+    )
     answers = AnswerOutputSerializer(many=True)
     ratings = RatingOutputSerializer(many=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # Identities leave the platform only where the researcher asked for them.
+        if not self.context.get("reveal_prolific_ids", False):
+            data.pop("prolific_pid", None)
+        return data
 
     class Meta:
         model = SurveyResponse
@@ -203,5 +215,10 @@ class ParticipantStateSerializer(serializers.Serializer):
     choices = serializers.ListField(child=serializers.DictField(), required=False)
     principles = serializers.ListField(child=serializers.DictField(), required=False)
     scale = serializers.ListField(child=serializers.DictField(), required=False)
-    redirect_url = serializers.CharField(required=False)
-    completion_code = serializers.CharField(required=False)
+    redirect_url = serializers.CharField(required=False, help_text="Prolific participants only.")
+    completion_code = serializers.CharField(
+        required=False, help_text="Always given when finished or screened out."
+    )
+    message = serializers.CharField(
+        required=False, help_text="Screened out: what to tell the participant."
+    )

@@ -20,7 +20,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotations.models import Participant, Study, new_completion_code
-from gcai.constitutions.models import Constitution, Method
+from gcai.constitutions.models import Constitution
+from surveys import blinding
 from surveys.models import (
     Answer,
     PrincipleRating,
@@ -100,18 +101,26 @@ def default_questions(*, attention_check: bool = True) -> list[QuestionSpec]:
     return questions
 
 
-def _forbidden_words(*constitutions: Constitution) -> list[str]:
-    """Words that would unblind participants if they appeared in text shown to them."""
-    words = {m.value for m in Method} | {"gcai", "icai", "inverse constitutional"}
-    words |= {c.title.strip() for c in constitutions if c.title.strip()}
-    return sorted(words, key=len, reverse=True)
-
-
-def _unblinding_word(text: str, words: Sequence[str]) -> str | None:
-    for word in words:
-        if re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", text, re.IGNORECASE):
-            return word
-    return None
+def _check_blinding(
+    *,
+    study: Study,
+    constitution_a: Constitution,
+    constitution_b: Constitution,
+    instructions: str,
+    consent_text: str,
+    questions: Sequence[tuple[str, str]] = (),
+) -> None:
+    try:
+        blinding.check_survey_texts(
+            study=study,
+            constitution_a=constitution_a,
+            constitution_b=constitution_b,
+            instructions=instructions,
+            consent_text=consent_text,
+            questions=questions,
+        )
+    except blinding.BlindingError as exc:
+        raise SurveyError(str(exc)) from None
 
 
 def _validate_constitutions(*, study: Study, constitution_a: Constitution, constitution_b):
@@ -169,7 +178,7 @@ def _clean_questions(
             raise SurveyError(
                 f"Attention check {key!r}: the expected answer must be one of {', '.join(sides)}."
             )
-        word = _unblinding_word(text, words)
+        word = blinding.unblinding_word(text, words)
         if word:
             raise SurveyError(
                 f"Question {key!r} mentions “{word}”, which would unblind participants."
@@ -177,15 +186,6 @@ def _clean_questions(
         expected = q.expected_answer if q.kind == QuestionKind.ATTENTION else ""
         cleaned.append(QuestionSpec(key, text, q.kind, expected, q.allow_comment))
     return cleaned
-
-
-def _check_participant_text(words: Sequence[str], **texts: str) -> None:
-    for name, text in texts.items():
-        word = _unblinding_word(text or "", words)
-        if word:
-            raise SurveyError(
-                f"The {name.replace('_', ' ')} mentions “{word}”, which would unblind participants."
-            )
 
 
 @transaction.atomic
@@ -216,10 +216,16 @@ def survey_create(
         study=study, constitution_a=constitution_a, constitution_b=constitution_b
     )
     choices = _clean_choices(allowed_choices)
-    words = _forbidden_words(constitution_a, constitution_b)
+    words = blinding.forbidden_words(constitution_a, constitution_b)
     instructions = DEFAULT_INSTRUCTIONS if instructions is None else instructions.strip()
     consent_text = consent_text.strip()
-    _check_participant_text(words, instructions=instructions, consent_text=consent_text)
+    _check_blinding(
+        study=study,
+        constitution_a=constitution_a,
+        constitution_b=constitution_b,
+        instructions=instructions,
+        consent_text=consent_text,
+    )
     specs = _clean_questions(
         default_questions() if questions is None else questions, choices=choices, words=words
     )
@@ -289,8 +295,14 @@ def survey_update(
         study=survey.study, constitution_a=constitution_a, constitution_b=constitution_b
     )
     choices = _clean_choices(allowed_choices)
-    words = _forbidden_words(constitution_a, constitution_b)
-    _check_participant_text(words, instructions=instructions, consent_text=consent_text)
+    words = blinding.forbidden_words(constitution_a, constitution_b)
+    _check_blinding(
+        study=survey.study,
+        constitution_a=constitution_a,
+        constitution_b=constitution_b,
+        instructions=instructions,
+        consent_text=consent_text,
+    )
     specs = _clean_questions(questions, choices=choices, words=words)
     survey.title = title
     survey.constitution_a = constitution_a
@@ -314,6 +326,16 @@ def survey_open(*, survey: Survey) -> Survey:
     )
     if not survey.questions.filter(kind=QuestionKind.COMPARE).exists():
         raise SurveyError("A survey needs at least one comparison question.")
+    # Texts may have changed since the survey was written (the study's consent text it
+    # falls back to): check everything participants will read, once more.
+    _check_blinding(
+        study=survey.study,
+        constitution_a=survey.constitution_a,
+        constitution_b=survey.constitution_b,
+        instructions=survey.instructions,
+        consent_text=survey.consent_text,
+        questions=list(survey.questions.values_list("key", "text")),
+    )
     survey.status = SurveyStatus.OPEN
     survey.save(update_fields=["status"])
     return survey

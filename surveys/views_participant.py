@@ -19,14 +19,19 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.access import participant_for_token
+from annotations.browser import browser_key, remember_browser
 from annotations.models import Participant
 from annotations.participants import (
+    AlreadyTakingPartError,
     ParticipantError,
+    ProlificRequiredError,
     completion_redirect_url,
     participant_consent,
     participant_enter,
+    participant_find,
     remember_in_session,
     token_from_session,
+    tokens_in_session,
 )
 from surveys import selectors, services
 from surveys.forms import PageForm, QuestionsForm, RatingsForm
@@ -109,6 +114,17 @@ class SurveyClosedError(ParticipantError):
     """The survey no longer admits new participants."""
 
 
+def entry_status(exc: ParticipantError) -> int:
+    """HTTP status for a refused entry (pages and API alike)."""
+    if isinstance(exc, SurveyClosedError):
+        return 410
+    if isinstance(exc, AlreadyTakingPartError):
+        return 409
+    if isinstance(exc, ProlificRequiredError):
+        return 403
+    return 400
+
+
 def enter_survey(
     request,
     survey: Survey,
@@ -120,26 +136,24 @@ def enter_survey(
     """Admit (or resume) the participant behind this request and remember them in the
     session; shared by the entry page and the participant API."""
     scope = session_scope(survey)
-    existing = token_from_session(request, survey.study_id, scope=scope)
+    who = {
+        "prolific_pid": prolific_pid,
+        "prolific_study_id": prolific_study_id,
+        "prolific_session_id": prolific_session_id,
+        "existing_token": token_from_session(request, survey.study_id, scope=scope),
+        "session_tokens": tokens_in_session(request),
+        "browser_key": browser_key(request, scope),
+    }
     if survey.status == SurveyStatus.OPEN:
-        participant, _created = participant_enter(
-            study=survey.study,
-            prolific_pid=prolific_pid,
-            prolific_study_id=prolific_study_id,
-            prolific_session_id=prolific_session_id,
-            existing_token=existing,
-        )
+        participant, _created = participant_enter(study=survey.study, **who)
         response = selectors.response_for_participant(survey=survey, participant=participant)
     else:
         # Closed: only participants who already started may come back and finish.
-        participant = selectors.participant_returning(
-            study=survey.study, prolific_pid=prolific_pid, token=existing
-        )
-        response = participant and selectors.response_for_participant(
-            survey=survey, participant=participant
-        )
-        if participant is None or response is None:
+        found = participant_find(study=survey.study, **who)
+        response = found and selectors.response_for_participant(survey=survey, participant=found)
+        if found is None or response is None:
             raise SurveyClosedError("This survey has closed. Thank you for your interest.")
+        participant = found
     remember_in_session(request, participant, scope=scope)
     return participant, response
 
@@ -156,11 +170,11 @@ def survey_participant_enter(request, entry_token: str):
             prolific_study_id=request.GET.get("STUDY_ID"),
             prolific_session_id=request.GET.get("SESSION_ID"),
         )
-    except SurveyClosedError as exc:
-        return _render(request, "error.html", {"message": str(exc)}, status=410)
     except ParticipantError as exc:
-        return _render(request, "error.html", {"message": str(exc)}, status=400)
-    return _go(survey, selectors.response_step(survey=survey, response=response))
+        return _render(request, "error.html", {"message": str(exc)}, status=entry_status(exc))
+    return remember_browser(
+        request, _go(survey, selectors.response_step(survey=survey, response=response))
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -266,20 +280,21 @@ def _finish(request, entry_token: str, page: str, code_field: str, template: str
     if elsewhere:
         return elsewhere
     code = getattr(survey, code_field)
-    if participant.prolific_pid:
-        return redirect(completion_redirect_url(code))
-    return _render(request, template, {"code": code})
+    # The code is always on the page as text (a blocked redirect or a closed tab must
+    # not cost the participant their credit); Prolific participants also get the link.
+    redirect_url = completion_redirect_url(code) if participant.prolific_pid else ""
+    return _render(request, template, {"code": code, "redirect_url": redirect_url})
 
 
 @require_GET
 def survey_participant_done(request, entry_token: str):
-    """Completed: back to Prolific with the completion code, or a thank-you page."""
+    """Completed: the completion code, and for Prolific participants the way back."""
     return _finish(request, entry_token, selectors.STEP_DONE, "completion_code", "done.html")
 
 
 @require_GET
 def survey_participant_ended(request, entry_token: str):
-    """Failed an attention check: back to Prolific with the screen-out code."""
+    """Failed an attention check: told so, with the screen-out code and the way back."""
     return _finish(
         request, entry_token, selectors.STEP_SCREENED_OUT, "screenout_code", "ended.html"
     )

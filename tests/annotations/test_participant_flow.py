@@ -124,6 +124,8 @@ def test_full_prolific_flow_ends_at_prolific_with_the_code(client, pstudy):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in done
     assert "<script>alert" not in done
     assert url("participant_finish", pstudy) in done
+    # The completion code is on the page as text too.
+    assert 'id="completion-code">C0DE42<' in done
     finish = client.get(url("participant_finish", pstudy))
     assert finish.status_code == 302
     assert finish["Location"] == "https://app.prolific.com/submissions/complete?cc=C0DE42"

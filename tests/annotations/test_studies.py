@@ -19,11 +19,13 @@ def test_creating_a_study_makes_the_creator_its_researcher(client, django_user_m
             "statements_min": 1,
             "statements_max": 3,
             "reason_min_length": 15,
+            "participation": "prolific",
             "consent_text": "ok",
         },
     )
     assert response.status_code == 302
     study = Study.objects.get(name="Values 2026")
+    assert study.participation == "prolific"
     assert Membership.objects.filter(user=user, study=study, role=Role.RESEARCHER).exists()
 
 
@@ -35,6 +37,7 @@ def test_study_form_rejects_min_above_max(owner_client, study):
             "statements_min": 5,
             "statements_max": 2,
             "reason_min_length": 15,
+            "participation": "prolific",
             "consent_text": "ok",
         },
     )
@@ -69,20 +72,6 @@ def test_api_create_study_validates_input(owner_client):
     )
     assert good.status_code == 201
     assert Study.objects.filter(name="API study").exists()
-
-
-def test_membership_add_by_username(owner_client, study, django_user_model):
-    django_user_model.objects.create_user("ann", password="pw-for-tests-1")
-    owner_client.post(
-        reverse("membership_add", args=[study.pk]), {"username": "ann", "role": "annotator"}
-    )
-    assert Membership.objects.filter(study=study, user__username="ann", role="annotator").exists()
-    response = owner_client.post(
-        reverse("membership_add", args=[study.pk]),
-        {"username": "nobody", "role": "annotator"},
-        follow=True,
-    )
-    assert "No user named" in response.content.decode()
 
 
 def test_output_is_escaped(owner_client, study):

@@ -72,6 +72,13 @@ def _take_survey(page, screenshot, *, entry_url: str, pid: str, pass_check: bool
             ratings.nth(i).get_by_label("Agree", exact=True).check()
         screenshot(page, f"{pid}-ratings")
         page.get_by_role("button", name="Finish").click()
+        page.get_by_role("heading", name="Thank you!").wait_for()
+    else:
+        page.get_by_role("heading", name="The survey has ended for you").wait_for()
+        assert "attention check" in page.locator("#screened-out").inner_text()
+    # The code is on the page as text before anyone is sent back.
+    assert page.locator("#completion-code").inner_text().strip()
+    page.get_by_role("link", name="Return to Prolific").click()
     page.wait_for_url(re.compile(r"^https://app\.prolific\.com/"))
 
 

@@ -3,6 +3,8 @@ the blinded participant endpoints (flow, CSRF, step order)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -103,6 +105,12 @@ def test_responses_and_results_endpoints(owner_client, study, researcher):
 
     responses = owner_client.get(reverse("api_survey_responses", kwargs=_kw(survey))).json()
     assert responses["count"] == 2
+    # Prolific ids stay out unless the study reveals them.
+    assert all("prolific_pid" not in r for r in responses["results"])
+    assert "P1" not in json.dumps(responses)
+    study.reveal_prolific_ids = True
+    study.save()
+    responses = owner_client.get(reverse("api_survey_responses", kwargs=_kw(survey))).json()
     statuses = {r["prolific_pid"]: r["status"] for r in responses["results"]}
     assert statuses == {"P1": "completed", "P2": "screened_out"}
     first = next(r for r in responses["results"] if r["prolific_pid"] == "P1")
@@ -159,6 +167,7 @@ def test_participant_api_runs_the_whole_flow(survey):
     ).json()
     assert state == {
         "step": "done",
+        "completion_code": survey.completion_code,
         "redirect_url": f"https://app.prolific.com/submissions/complete?cc={survey.completion_code}",
     }
     record = SurveyResponse.objects.get(survey=survey)

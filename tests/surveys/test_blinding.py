@@ -116,6 +116,7 @@ class Reached:
         text = re.sub(r'(name="csrfmiddlewaretoken" value=")[^"]+', r"\1<csrf>", text)
         text = re.sub(r"(csrftoken=)[^;\s]+", r"\1<csrf>", text)
         text = re.sub(r"(sessionid=)[^;\s]+", r"\1<session>", text)
+        text = re.sub(r"(browser=)[^;\s]+", r"\1<browser>", text)
         self.items.append((label, text))
         return response
 

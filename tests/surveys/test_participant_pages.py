@@ -29,8 +29,15 @@ def test_prolific_participant_is_sent_back_with_the_completion_code(client, surv
     after = complete(client, survey)
     assert after["Location"] == url("survey_participant_done", survey)
     done = client.get(after["Location"])
-    assert done.status_code == 302
-    assert done["Location"] == completion_redirect_url(survey.completion_code)
+    # The code as text, and the way back to Prolific (a link and a timed redirect).
+    assert done.status_code == 200
+    page = done.content.decode()
+    assert f'id="completion-code">{survey.completion_code}<' in page
+    assert f'href="{completion_redirect_url(survey.completion_code)}"' in page
+    assert (
+        f'http-equiv="refresh" content="10;url={completion_redirect_url(survey.completion_code)}"'
+        in page
+    )
 
     record = SurveyResponse.objects.get(survey=survey)
     assert record.status == ResponseStatus.COMPLETED
@@ -45,7 +52,14 @@ def test_failing_the_attention_check_redirects_with_the_screenout_code(client, s
     after = complete(client, survey, pass_check=False)
     assert after["Location"] == url("survey_participant_ended", survey)
     ended = client.get(after["Location"])
-    assert ended["Location"] == completion_redirect_url(survey.screenout_code)
+    # Told why before going back: no automatic redirect, the code and a button.
+    assert ended.status_code == 200
+    page = ended.content.decode()
+    assert "attention check" in page
+    assert "your answers will not be counted" in page
+    assert f'id="completion-code">{survey.screenout_code}<' in page
+    assert f'href="{completion_redirect_url(survey.screenout_code)}"' in page
+    assert "http-equiv" not in page
     record = SurveyResponse.objects.get(survey=survey)
     assert (record.status, record.attention_passed) == (ResponseStatus.SCREENED_OUT, False)
     # Going back to the questions cannot undo it.
