@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotations import exports, imports
 from annotations.access import study_for
 from annotations.importers import DataImportError
+from annotations.importers.readers import too_large_message
 from annotations.io_forms import DataImportForm, SplitForm
 from annotations.models import Dataset, Moderation, Split, Study
 from annotations.splits import pairs_assign_split
@@ -50,10 +51,22 @@ def _stage(study: Study, upload) -> str:
     for old in directory.glob("*.upload"):
         if old.stat().st_mtime < cutoff:
             old.unlink(missing_ok=True)
+    limit = int(settings.GCAI_IMPORT_MAX_BYTES)
+    if upload.size is not None and upload.size > limit:
+        raise DataImportError(too_large_message(upload.size, limit), field="file")
     token = secrets.token_hex(16)
-    with _staged_path(study, token).open("wb") as out:
+    path = _staged_path(study, token)
+    written = 0
+    with path.open("wb") as out:
         for chunk in upload.chunks():
+            written += len(chunk)
+            if written > limit:
+                break
             out.write(chunk)
+    if written > limit:
+        # A refused upload is not kept for a second try: it is deleted at once.
+        path.unlink(missing_ok=True)
+        raise DataImportError(too_large_message(None, limit), field="file")
     return token
 
 
@@ -116,9 +129,13 @@ def _render_preview(request, study: Study, form: DataImportForm, *, error: str =
     data = form.cleaned_data
     preview = None
     try:
+        if not _staged_path(study, data["token"]).exists():
+            raise DataImportError("the upload was refused and deleted; upload a smaller file")
         preview = _preview(study, data)
     except DataImportError as exc:
         error = error or str(exc)
+        if exc.field == "file":  # too large: no other format or mapping can help
+            _staged_path(study, data["token"]).unlink(missing_ok=True)
     if preview is not None and preview.error:
         error = error or preview.error
     confirm = DataImportForm(
@@ -150,7 +167,12 @@ def data_preview(request, study_id: int):
         context = _data_context(study, form=form, report=None)
         return render(request, "annotations/data.html", context, status=400)
     if form.cleaned_data.get("file") is not None:
-        form.cleaned_data["token"] = _stage(study, form.cleaned_data["file"])
+        try:
+            form.cleaned_data["token"] = _stage(study, form.cleaned_data["file"])
+        except DataImportError as exc:
+            form.add_error("file", f"Nothing was imported. {str(exc)[:1].upper()}{str(exc)[1:]}")
+            context = _data_context(study, form=form, report=None)
+            return render(request, "annotations/data.html", context, status=400)
     if not _staged_path(study, form.cleaned_data["token"]).exists():
         messages.error(request, "That upload has expired; please upload the file again.")
         return redirect("study_data", study_id=study.pk)
@@ -197,6 +219,8 @@ def data_import(request, study_id: int):
                 skip_invalid=bool(data.get("skip_invalid")),
             )
     except DataImportError as exc:
+        if exc.field == "file":
+            path.unlink(missing_ok=True)
         return _render_preview(
             request,
             study,

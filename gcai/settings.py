@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: refuses a body larger than any accepted upload before anything reads it.
+    "annotations.upload_limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files with DEBUG off (make demo, production) without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
