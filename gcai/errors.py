@@ -14,7 +14,7 @@ from django.template import loader
 
 PARTICIPANT_PREFIXES = ("/p/", "/s/", "/api/s/", "/api/participate/")
 
-MESSAGES = {
+MESSAGES: dict[int | str, tuple[str, str]] = {
     400: ("Bad request", "The request could not be understood. Please go back and try again."),
     403: (
         "Not allowed",
@@ -25,6 +25,11 @@ MESSAGES = {
         "Page not found",
         "There is nothing at this address. Please check the link, or open the one you were "
         "given again.",
+    ),
+    "csrf": (
+        "Please try again",
+        "This form was open too long or cookies are blocked, so it could not be sent. "
+        "Go back, reload the page and send it again (allow cookies for this site).",
     ),
     500: (
         "Something went wrong",
@@ -43,8 +48,10 @@ def audience(path: str) -> str:
     return "member"
 
 
-def _respond(request: HttpRequest, status: int, *, with_context: bool = True) -> HttpResponse:
-    title, message = MESSAGES[status]
+def _respond(
+    request: HttpRequest, status: int, *, with_context: bool = True, key: int | str | None = None
+) -> HttpResponse:
+    title, message = MESSAGES[key if key is not None else status]
     who = audience(request.path)
     if who == "api":
         return JsonResponse(
@@ -66,6 +73,11 @@ def permission_denied(request, exception=None):
 
 def page_not_found(request, exception=None):
     return _respond(request, 404)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a stale or missing token, explained for each audience."""
+    return _respond(request, 403, key="csrf")
 
 
 def server_error(request):

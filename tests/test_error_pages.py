@@ -80,3 +80,11 @@ def test_api_clients_get_json(client):
     response = client.get("/api/no-such-endpoint/")
     assert response.status_code == 404
     assert response.json()["code"] == "page_not_found"
+
+
+def test_a_stale_form_on_a_participant_page_gets_a_friendly_neutral_page(study):
+    client = Client(enforce_csrf_checks=True)
+    client.get(reverse("participant_entry", args=[study.entry_token]))
+    response = client.post(reverse("participant_consent", args=[study.entry_token]), {})
+    _assert_participant_page(response, 403)
+    assert "reload the page" in response.content.decode()

@@ -108,8 +108,12 @@ def test_responses_and_results_endpoints(owner_client, study, researcher):
     # Prolific ids stay out unless the study reveals them.
     assert all("prolific_pid" not in r for r in responses["results"])
     assert "P1" not in json.dumps(responses)
+    page = reverse("study_detail", args=[study.pk])
+    assert 'id="prolific-ids-revealed"' not in owner_client.get(page).content.decode()
     study.reveal_prolific_ids = True
     study.save()
+    # The researcher is reminded on the study page while ids are revealed.
+    assert 'id="prolific-ids-revealed"' in owner_client.get(page).content.decode()
     responses = owner_client.get(reverse("api_survey_responses", kwargs=_kw(survey))).json()
     statuses = {r["prolific_pid"]: r["status"] for r in responses["results"]}
     assert statuses == {"P1": "completed", "P2": "screened_out"}

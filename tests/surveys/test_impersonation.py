@@ -56,6 +56,7 @@ def _attempts(study, survey):
         ("get", reverse("api_participant_statements", args=[s]), None),
         ("post", reverse("participant_consent", args=[s]), {"agree": "yes"}),
         ("post", reverse("participant_statements", args=[s]), {"statement_0": "x" * 40}),
+        ("post", reverse("api_participant_statements", args=[s]), {"statements": []}),
     ]
     for name in (
         "survey_participant_consent",
@@ -71,6 +72,8 @@ def _attempts(study, survey):
         ("post", url("survey_participant_questions", survey), answers_for(survey)),
         ("post", url("api_survey_participant_consent", survey), {}),
         ("post", url("api_survey_participant_instructions", survey), {}),
+        ("post", url("api_survey_participant_answers", survey), {"answers": []}),
+        ("post", url("api_survey_participant_ratings", survey), {"ratings": []}),
     ]
     return pages
 
@@ -113,8 +116,10 @@ def test_another_participants_id_from_a_fresh_browser_reveals_nothing(survey, pr
     for method, path, data in _attempts(study, survey):
         if method == "get":
             seen.append(attacker.get(path))
+        elif path.startswith("/api/"):
+            seen.append(attacker.post(path, data, content_type="application/json"))
         else:
-            seen.append(attacker.post(path, data or {}))
+            seen.append(attacker.post(path, data))
 
     for response in seen:
         body = response.content.decode()
@@ -207,13 +212,18 @@ def test_an_open_study_holds_one_browser_to_one_survey_response(survey):
     assert Participant.objects.count() == 2
 
 
-def test_the_study_page_warns_the_researcher_about_open_entry(owner_client, study):
-    page = owner_client.get(reverse("study_detail", args=[study.pk])).content.decode()
-    assert "Open entry" in page
+def test_the_study_and_survey_pages_warn_the_researcher_about_open_entry(owner_client, survey):
+    study = survey.study
+    pages = [
+        reverse("study_detail", args=[study.pk]),
+        reverse("survey_detail", args=[study.pk, survey.pk]),
+    ]
+    for page in pages:
+        assert 'id="open-entry-warning"' in owner_client.get(page).content.decode(), page
     study.participation = Participation.PROLIFIC
     study.save()
-    page = owner_client.get(reverse("study_detail", args=[study.pk])).content.decode()
-    assert "Open entry" not in page
+    for page in pages:
+        assert 'id="open-entry-warning"' not in owner_client.get(page).content.decode(), page
 
 
 def test_a_participant_of_another_study_does_not_resume_by_browser(survey):
