@@ -30,12 +30,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gcai.core.cluster import embed_unique, kmeans_labels, separation_scores
+from gcai.core.cluster import embed_unique, kmeans_labels
 from gcai.core.encoders import Encoder
 from gcai.core.types import Pair, Preference
 
 # Members considered when searching a cluster's best triplet: the best by point score.
 TRIPLET_CANDIDATES = 10
+# A spread below this share of the encoder's typical cluster spread counts as that share:
+# many pairs can have identical differences (say, equal sentiment on both sides), and a
+# zero spread would make a score infinite and win by accident.
+MIN_SPREAD_SHARE = 0.05
 # Difference clusters per encoder never exceed this by default: KMeans cost grows with
 # it, and a constitution needs tens of generation units, not thousands.
 MAX_DEFAULT_DIFF_CLUSTERS = 40
@@ -165,6 +169,26 @@ def difference_vectors(
     return diffs
 
 
+def separation(diffs: np.ndarray, labels: np.ndarray) -> tuple[dict[int, float], float]:
+    """Per cluster: distance to the nearest other centroid / mean distance to own centroid.
+
+    Also returns the spread floor (:data:`MIN_SPREAD_SHARE` of the mean distance of all
+    points to their centroids) that the scores used, for scoring triplets alike. With a
+    single cluster there is nothing to separate from and the score is 0.
+    """
+    ids = sorted(set(labels.tolist()))
+    centroids = {c: diffs[labels == c].mean(axis=0) for c in ids}
+    spreads = {c: np.linalg.norm(diffs[labels == c] - centroids[c], axis=1) for c in ids}
+    typical = float(np.concatenate(list(spreads.values())).mean()) if ids else 0.0
+    floor = max(MIN_SPREAD_SHARE * typical, 1e-9)
+    out: dict[int, float] = {}
+    for c in ids:
+        others = [float(np.linalg.norm(centroids[c] - centroids[o])) for o in ids if o != c]
+        inter = min(others) if others else 0.0
+        out[c] = round(inter / max(float(spreads[c].mean()), floor), 6)
+    return out, floor
+
+
 @dataclass(slots=True)
 class _Found:
     order: int  # encoder position in the config
@@ -173,6 +197,7 @@ class _Found:
     diffs: np.ndarray
     own: np.ndarray  # this cluster's centroid
     others: np.ndarray  # the other clusters' centroids (rows)
+    floor: float  # the spread floor of this encoder's scores
 
 
 def _inter(points: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -198,7 +223,7 @@ def best_triplet(
         return [], None
     pts = found.diffs[free]
     to_own = np.linalg.norm(pts - found.own, axis=1)
-    point_score = _inter(pts, found.others) / np.maximum(to_own, 1e-9)
+    point_score = _inter(pts, found.others) / np.maximum(to_own, found.floor)
     ranked = sorted(
         range(len(free)),
         key=lambda j: (-round(float(point_score[j]), 9), round(float(to_own[j]), 9), ids[free[j]]),
@@ -210,7 +235,7 @@ def best_triplet(
         mean = sub.mean(axis=0)
         intra = float(np.linalg.norm(sub - mean, axis=1).mean())
         inter = float(_inter(mean[None, :], found.others)[0])
-        score = round(inter / max(intra, 1e-6), 6)
+        score = round(inter / max(intra, found.floor), 6)
         spread = round(float(np.linalg.norm(mean - found.own)), 9)
         key = (-score, spread, tuple(sorted(ids[free[j]] for j in combo)))
         if best is None or key < best[0]:
@@ -258,7 +283,7 @@ def select_triplets(
     for order, name in enumerate(config.encoders):
         diffs = difference_vectors(named[name], chosen, rejected)
         labels = kmeans_labels(diffs, k, config.seed)
-        scores = separation_scores(diffs, labels)
+        scores, floor = separation(diffs, labels)
         centroids = {c: diffs[labels == c].mean(axis=0) for c in scores}
         for c in sorted(scores):
             members = [i for i in range(n) if labels[i] == c]
@@ -271,6 +296,7 @@ def select_triplets(
                     diffs,
                     centroids[c],
                     np.asarray(others) if others else np.zeros((0, diffs.shape[1])),
+                    floor,
                 )
             )
 
