@@ -133,7 +133,9 @@ def test_overlap_rule_skips_a_cluster_another_encoder_already_found():
     )
     selection = select_triplets(pairs, same, config)
 
-    by_status = {s: [c for c in selection.clusters if c.status == s] for s in ("selected", "overlap")}
+    by_status = {
+        s: [c for c in selection.clusters if c.status == s] for s in ("selected", "overlap")
+    }
     # Identical encoders find identical clusters: the first encoder's copies are kept,
     # the second encoder's are skipped as overlapping.
     assert {c.encoder for c in by_status["selected"]} == {"content"}
@@ -250,7 +252,8 @@ def test_style_features_see_layout_length_and_punctuation():
     b = dict(zip(STYLE_FEATURES, enc.embed([bullets]).ravel(), strict=True))
     long_v = dict(zip(STYLE_FEATURES, enc.embed([long]).ravel(), strict=True))
     e = dict(zip(STYLE_FEATURES, enc.embed([excited]).ravel(), strict=True))
-    assert b["bullet_lines"] == 1.0 and v["bullet_lines"] == 0.0
+    assert b["bullet_lines"] == 1.0
+    assert v["bullet_lines"] == 0.0
     assert long_v["log_words"] > v["log_words"] + 1.5
     assert e["exclamations"] > 0 == v["exclamations"]
     assert enc.embed([]).shape == (0, len(STYLE_FEATURES))
