@@ -25,6 +25,7 @@ from typing import Any
 from gcai.core import grounded, icai
 from gcai.core.cluster import ClusterOutput, Proposals, RepresentativeOutput
 from gcai.core.embed import Embedder
+from gcai.core.encoders import build_encoders
 from gcai.core.grounded import GcaiConfig, MergeOutput, StreamRanking
 from gcai.core.icai import FilterOutput, IcaiConfig, TripletSelection
 from gcai.core.llm.base import ChatModel
@@ -138,7 +139,14 @@ def method_config(method: str, raw: dict[str, Any]) -> IcaiConfig | GcaiConfig:
 
 
 def _icai_triplets(ctx: RunInputs) -> dict[str, Any]:
-    return icai.select_triplets(ctx.pairs, {"content": ctx.embedder}, ctx.icai).to_dict()
+    # The run's embedder is the content encoder; the others share its cache.
+    encoders = build_encoders(
+        ctx.icai.encoders, content=ctx.embedder, cache=getattr(ctx.embedder, "cache", None)
+    )
+    try:
+        return icai.select_triplets(ctx.pairs, encoders, ctx.icai).to_dict()
+    except ValueError as exc:
+        raise StageError(str(exc)) from exc
 
 
 def _icai_units(ctx: RunInputs) -> list[icai.GenerationUnit]:

@@ -306,6 +306,8 @@ class CachedEmbedder:
         self.cache = cache
         self.batch_size = batch_size
         self.name = inner.name
+        # Feature encoders (see gcai.core.encoders) keep their magnitudes.
+        self.normalised = bool(getattr(inner, "normalised", True))
         self.hits = 0
         self.misses = 0
 
@@ -327,7 +329,8 @@ class CachedEmbedder:
             fresh = {k: vectors[i] for i, k in enumerate(chunk)}
             self.cache.set_many(fresh, model=self.name)
             found.update(fresh)
-        return normalise(np.vstack([found[k] for k in keys]))
+        stacked = np.vstack([found[k] for k in keys])
+        return normalise(stacked) if self.normalised else stacked.astype(np.float32)
 
 
 # -- factory ----------------------------------------------------------------------------

@@ -30,8 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from gcai.core import prompts
 from gcai.core.cluster import (
     REPRESENTATIVE_MODES,
@@ -49,10 +47,14 @@ from gcai.core.cluster import (
     make_principle,
     principle_from_dict,
     principle_to_dict,
-    separation_scores,
 )
 from gcai.core.embed import Embedder
+from gcai.core.encoders import Encoder, validate_encoder_names
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.triplets import DiffCluster as DiffCluster
+from gcai.core.triplets import TripletSelection as TripletSelection
+from gcai.core.triplets import default_diff_clusters as default_diff_clusters
+from gcai.core.triplets import select_triplets as select_triplets
 from gcai.core.types import Constitution, Origin, Pair, Preference, Principle
 from gcai.core.voting import (
     AGGREGATIONS,
@@ -161,13 +163,7 @@ class IcaiConfig:
         require_float("recluster_factor", self.recluster_factor, 1.0)
         if self.triplets is not None and not isinstance(self.triplets, bool):
             raise ValueError("triplets: must be true, false or null")
-        if (
-            not isinstance(self.encoders, list)
-            or not self.encoders
-            or not all(isinstance(e, str) and e for e in self.encoders)
-            or len(set(self.encoders)) != len(self.encoders)
-        ):
-            raise ValueError("encoders: must be a non-empty list of distinct encoder names")
+        validate_encoder_names(self.encoders)
         require_int("diff_clusters", self.diff_clusters, 1, optional=True)
         require_int("top_clusters", self.top_clusters, 1, optional=True)
         require_int("triplet_size", self.triplet_size, 1)
@@ -285,140 +281,7 @@ def parse_principles(result: ChatResult, limit: int) -> tuple[list[str], str]:
     return cleaned, ""
 
 
-# --------------------------------------------------------------------------- stage 0: triplets
-
-
-@dataclass(slots=True)
-class DiffCluster:
-    """A cluster of embedding differences, and whether it yielded a triplet."""
-
-    encoder: str
-    cluster: int
-    score: float  # inter/intra distance ratio; higher is better separated
-    pair_ids: list[str]
-    status: str  # selected | too_small | overlap | beyond_top
-    triplet: list[str] = field(default_factory=list)  # pairs closest to the centroid
-
-    @property
-    def id(self) -> str:
-        return f"{self.encoder}-{self.cluster}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "encoder": self.encoder,
-            "cluster": self.cluster,
-            "score": self.score,
-            "pair_ids": list(self.pair_ids),
-            "status": self.status,
-            "triplet": list(self.triplet),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DiffCluster:
-        return cls(
-            encoder=data["encoder"],
-            cluster=int(data["cluster"]),
-            score=float(data["score"]),
-            pair_ids=list(data["pair_ids"]),
-            status=data["status"],
-            triplet=list(data.get("triplet", [])),
-        )
-
-
-@dataclass(slots=True)
-class TripletSelection:
-    """Output of :func:`select_triplets`: every difference cluster, best-separated first."""
-
-    clusters: list[DiffCluster]
-    n_pairs: int
-
-    @property
-    def triplets(self) -> list[DiffCluster]:
-        return [c for c in self.clusters if c.status == "selected"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"clusters": [c.to_dict() for c in self.clusters], "n_pairs": self.n_pairs}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TripletSelection:
-        return cls(
-            clusters=[DiffCluster.from_dict(c) for c in data.get("clusters", [])],
-            n_pairs=int(data.get("n_pairs", 0)),
-        )
-
-
-def default_diff_clusters(n_pairs: int, triplet_size: int) -> int:
-    """Difference clusters: about one per ten pairs (>= 10), but room for a triplet in each."""
-    return max(1, min(n_pairs // max(1, triplet_size), max(10, n_pairs // 10)))
-
-
-def select_triplets(
-    pairs: Sequence[Pair],
-    encoders: Embedder | Mapping[str, Embedder],
-    config: IcaiConfig,
-) -> TripletSelection:
-    """Improved ICAI, variant 2: representative triplets of similar preferences.
-
-    For each encoder named in ``config.encoders`` (a single Embedder counts as
-    ``"content"``), embed both responses of every decisive pair, cluster the differences
-    (preferred minus rejected) with seeded KMeans, and score clusters by the ratio of the
-    distance to the nearest other centroid over the mean distance to their own centroid.
-    Walking all clusters best score first, a cluster is selected unless it has fewer than
-    ``triplet_size`` pairs or more than ``max_overlap`` of its pairs are already in a
-    selected cluster; each selected cluster contributes the ``triplet_size`` pairs
-    closest to its centroid. If no cluster is big enough (tiny data), smaller groups are
-    allowed so a run still produces candidates.
-    """
-    named: Mapping[str, Embedder] = (
-        encoders if isinstance(encoders, Mapping) else {"content": encoders}
-    )
-    missing = [name for name in config.encoders if name not in named]
-    if missing:
-        raise ValueError(f"encoders: no encoder named {missing[0]!r} was provided")
-    decisive = sorted((p for p in pairs if Preference(p.preferred).is_decisive), key=lambda p: p.id)
-    n = len(decisive)
-    if n == 0:
-        return TripletSelection([], 0)
-    k = config.diff_clusters or default_diff_clusters(n, config.triplet_size)
-
-    # (encoder order, cluster, its pair ids closest-to-centroid first)
-    found: list[tuple[int, DiffCluster, list[str]]] = []
-    for order, name in enumerate(config.encoders):
-        chosen = [_preferred_rejected(p)[0] for p in decisive]
-        rejected = [_preferred_rejected(p)[1] for p in decisive]
-        vecs = embed_unique(named[name], chosen + rejected).astype(np.float64)
-        diffs = vecs[:n] - vecs[n:]
-        labels = kmeans_labels(diffs, k, config.seed).tolist()
-        scores = separation_scores(diffs, np.asarray(labels))
-        for c in sorted(scores):
-            idx = [i for i, label in enumerate(labels) if label == c]
-            dist = np.linalg.norm(diffs[idx] - diffs[idx].mean(axis=0), axis=1)
-            by_distance = sorted(range(len(idx)), key=lambda j: (round(float(dist[j]), 9), j))
-            closest = [decisive[idx[j]].id for j in by_distance]
-            members = sorted(decisive[i].id for i in idx)
-            found.append((order, DiffCluster(name, c, scores[c], members, ""), closest))
-
-    found.sort(key=lambda f: (-f[1].score, f[0], f[1].cluster))
-    min_size = config.triplet_size
-    if all(len(dc.pair_ids) < min_size for _, dc, _ in found):
-        min_size = 1
-    covered: set[str] = set()
-    selected = 0
-    for _, dc, closest in found:
-        overlap = len(covered.intersection(dc.pair_ids)) / len(dc.pair_ids)
-        if len(dc.pair_ids) < min_size:
-            dc.status = "too_small"
-        elif overlap > config.max_overlap:
-            dc.status = "overlap"
-        elif config.top_clusters is not None and selected >= config.top_clusters:
-            dc.status = "beyond_top"
-        else:
-            dc.status = "selected"
-            dc.triplet = closest[: config.triplet_size]
-            covered.update(dc.pair_ids)
-            selected += 1
-    return TripletSelection([dc for _, dc, _ in found], n)
+# Stage 0 (select_triplets, improved 2) lives in gcai.core.triplets, imported above.
 
 
 # --------------------------------------------------------------------------- stage 1: generate
@@ -711,7 +574,7 @@ def run_icai(
     embedder: Embedder,
     config: IcaiConfig | None = None,
     *,
-    encoders: Mapping[str, Embedder] | None = None,
+    encoders: Mapping[str, Encoder] | None = None,
 ) -> IcaiResult:
     """Run every ICAI stage in one process (library use; the web app runs them as tasks).
 
