@@ -72,13 +72,16 @@ def test_system_placement_without_rewording(setup):
 
 
 def test_relevant_only_uses_the_principles_evidence(setup):
-    pairs, constitution = setup
+    _pairs, constitution = setup
     settings = ExportSettings(relevant_only=True, style="standard")
     rows = list(export_rows(export_plan(constitution=constitution, settings=settings), "train"))
     first, second = rows[0]["prompt"], rows[1]["prompt"]
-    assert "SAFE" in first and "shorter" not in first  # pair 0 is evidence for principle 1
-    assert "shorter" in second and "SAFE" not in second
-    assert "SAFE" in rows[2]["prompt"] and "shorter" in rows[2]["prompt"]  # no evidence: all
+    assert "SAFE" in first
+    assert "shorter" not in first
+    assert "shorter" in second
+    assert "SAFE" not in second
+    assert "SAFE" in rows[2]["prompt"]
+    assert "shorter" in rows[2]["prompt"]
     provenance = export_provenance(export_plan(constitution=constitution, settings=settings))
     assert provenance["counts"]["train"]["whole_constitution_fallback"] == 1
 
