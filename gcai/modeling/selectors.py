@@ -91,3 +91,32 @@ def critique_rows(run: SteeringRun, *, style: str = "conversational") -> Iterato
 def critique_detail_rows(run: SteeringRun, *, limit: int = 200) -> list[dict[str, Any]]:
     data = _stage_output(run, "critique") or {}
     return list(data.get("rows", []))[:limit]
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def steering_report_text(run: SteeringRun) -> str:
+    """The report as a plain-text table (for the command line)."""
+    lines = [f"{run} [{run.status}] target {run.llm_model}"]
+    if run.kind == SteeringKind.CRITIQUE:
+        r = run.results or {}
+        lines.append(
+            f"prompts {r.get('n_prompts', 0)}, revised {r.get('n_revised', 0)}, "
+            f"failed {r.get('n_failed', 0)}"
+        )
+        return "\n".join(lines)
+    header = f"{'comparison':<44} {'win rate':>9} {'95% CI':>15} {'LC win':>8} {'W/T/L':>10} {'Δlen med':>9}"
+    lines.append(header)
+    for c in steering_comparisons(run, with_rows=False):
+        w = c.get("win_rate") or {}
+        ci = f"{_pct(w.get('lo'))}-{_pct(w.get('hi'))}" if w else "—"
+        name = f"{c['x_label']} vs {c['y_label']}"[:44]
+        wtl = f"{c['wins']}/{c['ties']}/{c['losses']}"
+        med = c.get("median_length_diff")
+        lines.append(
+            f"{name:<44} {_pct(w.get('value')):>9} {ci:>15} {_pct(c.get('lc_win_rate')):>8} "
+            f"{wtl:>10} {('—' if med is None else f'{med:+.0f}'):>9}"
+        )
+    return "\n".join(lines)

@@ -224,3 +224,28 @@ def steering_cancel(*, run: SteeringRun) -> None:
 def steering_resume(*, run: SteeringRun) -> None:
     """Restart a failed or cancelled run from its last stored stage (ValueError if done)."""
     ENGINE.resume(run)
+
+
+def steering_run_inline(*, run: SteeringRun) -> str:
+    """Run (or resume) a job to the end in this process, without a worker.
+
+    For the ``steer_eval`` command and scripts; the web never calls it. Celery runs the
+    batch tasks eagerly, so the engine's fan-out and database join are the same code.
+    """
+    from gcai.celery import app
+
+    if run.status not in ("queued", "running"):
+        ENGINE.resume(run)
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        # Inside an open transaction (scripts, tests) the join's on_commit hand-off waits,
+        # so step again while a stage was dispatched: stored batches are merged, not redone.
+        outcome = ENGINE.step(run.pk)
+        for _ in range(10):
+            if not outcome.startswith("dispatched:"):
+                break
+            outcome = ENGINE.step(run.pk)
+        return outcome
+    finally:
+        app.conf.task_always_eager = eager
