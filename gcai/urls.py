@@ -9,6 +9,7 @@ from gcai import health
 api_patterns = [
     path("", include("annotations.api_urls")),
     path("", include("gcai.constitutions.api_urls")),
+    path("", include("gcai.modeling.api_urls")),
     path("", include("surveys.api_urls")),
     path("auth/token/", obtain_auth_token, name="api_token"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
@@ -23,5 +24,6 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("annotations.urls")),
     path("", include("gcai.constitutions.urls")),
+    path("", include("gcai.modeling.urls")),
     path("", include("surveys.urls")),
 ]
