@@ -77,7 +77,11 @@ class ExportForm(forms.Form):
         ).order_by("pk")
 
     def settings_dict(self) -> dict[str, Any]:
-        data = self.cleaned_data
+        data = dict(self.cleaned_data)
+        # A link that leaves out a wording field means its default, not an empty one.
+        for name in ("reword_from", "reword_to", "header"):
+            if name not in self.data:
+                data[name] = self.fields[name].initial
         return {
             "kind": data["kind"],
             "style": data["style"],
