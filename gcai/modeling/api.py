@@ -194,7 +194,7 @@ def _output(run: SteeringRun, *, rows: bool = False) -> dict[str, Any]:
 
 
 class SteeringListCreateAPI(StudyScopedAPIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="studies_steering_list", responses={200: dict})
     def get(self, request, study_id: int):
         queryset = selectors.steering_runs_for_study(study=self.get_study()).defer(None)
         paginator = PageNumberPagination()
