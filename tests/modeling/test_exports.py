@@ -143,3 +143,32 @@ def test_bad_settings_name_the_field(setup):
         )
     with pytest.raises(ExportError, match="datasets"):
         export_plan(constitution=constitution, dataset_ids=[999999])
+
+
+def test_relevant_only_uses_an_evaluations_votes_for_the_chosen_side(setup):
+    from gcai.constitutions.models import Evaluation
+
+    pairs, constitution = setup
+    test_b, test_a = pairs[4], pairs[5]  # labels b and a
+    evaluation = Evaluation.objects.create(
+        study=constitution.study,
+        constitution=constitution,
+        status="succeeded",
+        results={
+            "judgements": [
+                # Principle 2 favoured the chosen side; principle 1 favoured the other.
+                {"pair_id": str(test_b.pk), "principle_votes": {"1": "a", "2": "b"}},
+                {"pair_id": str(test_a.pk), "principle_votes": {"1": "inconsistent"}},
+            ]
+        },
+    )
+    settings = ExportSettings(relevant_only=True, style="standard")
+    plan = export_plan(constitution=constitution, settings=settings, evaluation_id=evaluation.pk)
+    first, second = (r["prompt"] for r in export_rows(plan, "test"))
+    assert "shorter" in first
+    assert "SAFE" not in first
+    assert "shorter" in second  # no principle for the chosen side: the whole constitution
+    assert "SAFE" in second
+    other = make_constitution(constitution.study, [RULE], title="Other")
+    with pytest.raises(ExportError, match="evaluation"):
+        export_plan(constitution=other, evaluation_id=evaluation.pk)
