@@ -21,7 +21,8 @@ from gcai.modeling.steering_jobs import ENGINE
 MAX_PROMPTS = 5000
 MAX_PROMPT_CHARS = 20_000
 DEFAULT_BATCH_SIZE = 10
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+# Only variables meant to hold API keys may be named: the key is sent to the target.
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,90}API_KEY$")
 
 
 class SteeringError(ValueError):
@@ -134,7 +135,8 @@ def _target(target: dict[str, Any]) -> dict[str, Any]:
     env = str(target.get("api_key_env") or "OPENAI_API_KEY").strip()
     if not _ENV_NAME.match(env):
         raise SteeringError(
-            "target_api_key_env: the NAME of an environment variable, e.g. OPENAI_API_KEY"
+            "target_api_key_env: the NAME of an environment variable ending in API_KEY, "
+            "e.g. OPENAI_API_KEY or TARGET_API_KEY"
         )
     return {"backend": "openai", "base_url": base_url, "model": model, "api_key_env": env}
 

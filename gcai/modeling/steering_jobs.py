@@ -67,10 +67,17 @@ def target_settings(target: dict[str, Any]) -> LLMSettings:
     if target.get("backend") == "local":
         return LLMSettings(backend="local")
     env_name = target.get("api_key_env") or "OPENAI_API_KEY"
-    key = os.environ.get(env_name, "")
-    if not key and env_name == "OPENAI_API_KEY":
-        key = getattr(settings, "OPENAI_API_KEY", "") or ""
     base_url = target.get("base_url") or None
+    key = os.environ.get(env_name, "")
+    if env_name == "OPENAI_API_KEY":
+        # The platform's own key only goes to the platform's own endpoint: a researcher
+        # must not be able to send it to a server of their choosing.
+        platform_url = getattr(settings, "GCAI_LLM_BASE_URL", None) or None
+        key = (
+            (key or getattr(settings, "OPENAI_API_KEY", "") or "")
+            if base_url == platform_url
+            else ""
+        )
     if not key and base_url is None:
         raise ValueError(f"target: set {env_name} in the worker's environment")
     return LLMSettings(

@@ -124,6 +124,22 @@ def test_bad_settings_are_refused_naming_the_field(study, fake_llm):
             study=study,
             constitution=constitution,
             prompts=["q"],
-            target={"model": "m", "api_key_env": "sk-live-secret"},
+            target={"model": "m", "api_key_env": "SECRET_KEY"},
         )
     assert not SteeringRun.objects.exists()
+
+
+def test_the_platform_key_only_goes_to_the_platform_endpoint(settings, monkeypatch):
+    from gcai.modeling.steering_jobs import target_settings
+
+    settings.OPENAI_API_KEY = "sk-platform"
+    settings.GCAI_LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    mine = target_settings({"base_url": "http://127.0.0.1:9/v1", "model": "m"})
+    assert mine.api_key == "sk-platform"
+    elsewhere = target_settings({"base_url": "http://127.0.0.1:7/v1", "model": "m"})
+    assert elsewhere.api_key == "unused"
+    monkeypatch.setenv("TARGET_API_KEY", "sk-target")
+    named = target_settings(
+        {"base_url": "http://127.0.0.1:7/v1", "model": "m", "api_key_env": "TARGET_API_KEY"}
+    )
+    assert named.api_key == "sk-target"
