@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "annotations",
     "gcai.constitutions",
+    "gcai.modeling",
     "surveys",
     "gcai.demo",
 ]

@@ -10,6 +10,7 @@ from gcai.auth_token import obtain_auth_token
 api_patterns = [
     path("", include("annotations.api_urls")),
     path("", include("gcai.constitutions.api_urls")),
+    path("", include("gcai.modeling.api_urls")),
     path("", include("surveys.api_urls")),
     path("auth/token/", obtain_auth_token, name="api_token"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("annotations.urls")),
     path("", include("gcai.constitutions.urls")),
+    path("", include("gcai.modeling.urls")),
     path("", include("surveys.urls")),
 ]
 

@@ -1,30 +1,26 @@
 """Pipeline runs: create, start, step, fan out, cancel, resume, finish.
 
-Scheduling model (why not a Celery chord): a run advances through ``run_step``, which
-executes whole stages in place and fans batched stages out as a Celery ``group`` of
-``run_batch`` tasks. The join is done in the database, not by the result backend: each
-batch stores its artifact and, under a row lock on the run, the batch that completes
-the stage enqueues the next ``run_step``. That works with any broker (including the
-server-less file-system one), survives killed workers, and makes ``resume`` nothing more
-than "enqueue run_step again": stored artifacts are skipped and the LLM cache answers any
-call that finished before the interruption.
+A run is one kind of job on the shared engine (:mod:`gcai.constitutions.engine`): its
+stages come from :mod:`gcai.constitutions.pipeline`, its artifacts are
+:class:`StageArtifact` rows, and when the last stage is stored ``run_finish`` turns the
+final principles into a draft constitution. Scheduling, the database join of batches,
+cancel and resume live in the engine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import traceback
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import Annotation, Moderation, PreferencePair, Split, Study, ValueStatement
-from gcai.constitutions import jobs, pipeline
+from gcai.constitutions import engine, jobs, pipeline
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
@@ -34,7 +30,7 @@ from gcai.constitutions.models import (
     Principle,
     StageArtifact,
 )
-from gcai.constitutions.pipeline import RunInputs, Stage, StageError
+from gcai.constitutions.pipeline import RunInputs
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.types import Judgement, Pair, Preference, Statement
 
@@ -158,10 +154,7 @@ def run_statements(run: PipelineRun) -> list[Statement]:
 
 def _output_loader(run: PipelineRun):
     def load(stage: str) -> dict[str, Any]:
-        artifact = StageArtifact.objects.filter(run=run, stage=stage, batch=-1).first()
-        if artifact is None:
-            raise StageError(f"Stage {stage!r} has no stored output yet.")
-        return artifact.data
+        return ENGINE.output(run, stage)
 
     return load
 
@@ -284,206 +277,59 @@ def runs_create_comparison(
     return gcai_run, icai_run
 
 
-def run_start(*, run: PipelineRun) -> None:
-    """Queue the run's first step once the current transaction commits."""
+def _step_task():
     from gcai.constitutions.tasks import run_step_task
 
-    transaction.on_commit(lambda: run_step_task.delay(run.pk))
+    return run_step_task
+
+
+def _batch_task():
+    from gcai.constitutions.tasks import run_batch_task
+
+    return run_batch_task
+
+
+# A pipeline run is one kind of job on the shared engine (gcai.constitutions.engine).
+ENGINE = engine.JobKind(
+    job_model=PipelineRun,
+    artifact_model=StageArtifact,
+    job_field="run",
+    stages=lambda run, ctx: pipeline.stages_for(run.method, ctx.config),
+    inputs=lambda run, meter: _inputs(run, meter),
+    finish=lambda run, ctx: run_finish(run=run, ctx=ctx),
+    step_task=_step_task,
+    batch_task=_batch_task,
+)
+
+
+def run_start(*, run: PipelineRun) -> None:
+    """Queue the run's first step once the current transaction commits."""
+    ENGINE.start(run)
 
 
 def run_cancel(*, run: PipelineRun) -> None:
     """Ask a run to stop; running batches notice within a second and stop calling the LLM."""
-    PipelineRun.objects.filter(pk=run.pk).update(cancel_requested=True)
-    # A queued run has nothing in flight: cancel it at once.
-    PipelineRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now()
-    )
+    ENGINE.cancel(run)
 
 
 def run_resume(*, run: PipelineRun) -> None:
     """Restart a failed, cancelled or stalled run from its last stored stage."""
     if run.status == JobStatus.SUCCEEDED:
         raise ValueError("This run has already succeeded.")
-    PipelineRun.objects.filter(pk=run.pk).update(
-        status=JobStatus.QUEUED, cancel_requested=False, error="", finished_at=None
-    )
-    run_start(run=run)
+    ENGINE.resume(run)
 
 
 # --------------------------------------------------------------------------- execution
 
 
-def _record_usage(run_id: int, meter: UsageMeter) -> None:
-    jobs.record_usage(PipelineRun, run_id, meter)
-
-
-def _fail(run_id: int, message: str, *, status: str = JobStatus.FAILED) -> None:
-    PipelineRun.objects.filter(pk=run_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
-        status=status, error=message[:5000], finished_at=timezone.now()
-    )
-
-
-def _save_artifact(run: PipelineRun, stage: str, batch: int, data: dict[str, Any]) -> None:
-    try:
-        with transaction.atomic():
-            StageArtifact.objects.create(run=run, stage=stage, batch=batch, data=data)
-    except IntegrityError:
-        # A duplicate delivery of the same batch finished first; its result is identical.
-        log.info("artifact %s[%s] of run %s already stored", stage, batch, run.pk)
-
-
-def _stage_by_name(run: PipelineRun, ctx: RunInputs, name: str) -> Stage:
-    for stage in pipeline.stages_for(run.method, ctx.config):
-        if stage.name == name:
-            return stage
-    raise StageError(f"Unknown stage {name!r} for {run.method}.")
-
-
 def run_step(run_id: int) -> str:
-    """Advance a run as far as possible in this process.
-
-    Returns what happened: "dispatched:<stage>", "succeeded", "cancelled", "failed" or
-    "idle" (nothing to do: the run is not active).
-    """
-    with transaction.atomic():
-        run = PipelineRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            return "idle"
-        if run.cancel_requested:
-            run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
-            run.save(update_fields=["status", "finished_at"])
-            return "cancelled"
-        if run.status == JobStatus.QUEUED:
-            run.status = JobStatus.RUNNING
-            run.started_at = run.started_at or timezone.now()
-            run.save(update_fields=["status", "started_at"])
-
-    meter = UsageMeter()
-    ctx = _inputs(run, meter)
-    try:
-        stages = pipeline.stages_for(run.method, ctx.config)
-        done = set(StageArtifact.objects.filter(run=run, batch=-1).values_list("stage", flat=True))
-        for stage in stages:
-            if stage.name in done:
-                continue
-            if PipelineRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
-                raise RunCancelled()
-            if stage.batched:
-                outcome = _advance_batched(run, ctx, stage)
-                if outcome is not None:
-                    return outcome
-                continue
-            PipelineRun.objects.filter(pk=run.pk).update(
-                stage=stage.name, progress_done=0, progress_total=1
-            )
-            assert stage.compute is not None
-            data = stage.compute(ctx)
-            _save_artifact(run, stage.name, -1, data)
-            _record_usage(run.pk, meter)
-            PipelineRun.objects.filter(pk=run.pk).update(progress_done=1)
-        run_finish(run=run, ctx=ctx)
-        return "succeeded"
-    except RunCancelled:
-        _record_usage(run.pk, meter)
-        _fail(run.pk, "", status=JobStatus.CANCELLED)
-        return "cancelled"
-    except (StageError, jobs.LLMUnavailable, ValueError) as exc:
-        _record_usage(run.pk, meter)
-        _fail(run.pk, str(exc))
-        return "failed"
-    except Exception as exc:
-        _record_usage(run.pk, meter)
-        log.exception("run %s failed", run.pk)
-        _fail(run.pk, f"{exc.__class__.__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
-        return "failed"
-
-
-def _advance_batched(run: PipelineRun, ctx: RunInputs, stage: Stage) -> str | None:
-    """Merge a batched stage whose batches are all stored, or dispatch the missing ones."""
-    from gcai.constitutions.tasks import run_batch_task
-
-    assert stage.items is not None
-    assert stage.merge is not None
-    items = stage.items(ctx)
-    size = int(run.config.get("batch_size") or pipeline.DEFAULT_BATCH_SIZE)
-    n = len(pipeline.batches(items, size))
-    stored = set(
-        StageArtifact.objects.filter(run=run, stage=stage.name, batch__gte=0).values_list(
-            "batch", flat=True
-        )
-    )
-    missing = [i for i in range(n) if i not in stored]
-    PipelineRun.objects.filter(pk=run.pk).update(
-        stage=stage.name, progress_done=n - len(missing), progress_total=max(n, 1)
-    )
-    if missing:
-        from celery import group
-
-        group(run_batch_task.s(run.pk, stage.name, i) for i in missing).apply_async()
-        return f"dispatched:{stage.name}"
-    parts = list(
-        StageArtifact.objects.filter(run=run, stage=stage.name, batch__gte=0)
-        .order_by("batch")
-        .values_list("data", flat=True)
-    )
-    _save_artifact(run, stage.name, -1, stage.merge(ctx, parts))
-    return None
+    """Advance a run as far as possible in this process (see :meth:`JobKind.step`)."""
+    return ENGINE.step(run_id)
 
 
 def run_batch(run_id: int, stage_name: str, batch: int) -> str:
-    """Compute one batch of a batched stage; the batch that completes the stage advances the run."""
-    run = PipelineRun.objects.filter(pk=run_id).first()
-    if run is None or run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-        return "idle"
-    if run.cancel_requested:
-        return run_step(run_id)
-    if not StageArtifact.objects.filter(run=run, stage=stage_name, batch=batch).exists():
-        meter = UsageMeter()
-        ctx = _inputs(run, meter)
-        try:
-            stage = _stage_by_name(run, ctx, stage_name)
-            assert stage.items is not None
-            assert stage.compute_batch is not None
-            size = int(run.config.get("batch_size") or pipeline.DEFAULT_BATCH_SIZE)
-            chunks = pipeline.batches(stage.items(ctx), size)
-            if batch >= len(chunks):
-                raise StageError(f"Batch {batch} of {stage_name} does not exist.")
-            data = stage.compute_batch(ctx, chunks[batch])
-            _save_artifact(run, stage_name, batch, data)
-        except RunCancelled:
-            _record_usage(run.pk, meter)
-            _fail(run.pk, "", status=JobStatus.CANCELLED)
-            return "cancelled"
-        except (StageError, jobs.LLMUnavailable, ValueError) as exc:
-            _record_usage(run.pk, meter)
-            _fail(run.pk, f"{stage_name} batch {batch}: {exc}")
-            return "failed"
-        except Exception as exc:
-            _record_usage(run.pk, meter)
-            log.exception("run %s batch %s[%s] failed", run_id, stage_name, batch)
-            _fail(run.pk, f"{stage_name} batch {batch}: {exc.__class__.__name__}: {exc}")
-            return "failed"
-        _record_usage(run.pk, meter)
-    return _join(run_id, stage_name)
-
-
-def _join(run_id: int, stage_name: str) -> str:
-    """Under a row lock, let exactly one finishing batch trigger the next step."""
-    from gcai.constitutions.tasks import run_step_task
-
-    with transaction.atomic():
-        run = PipelineRun.objects.select_for_update().get(pk=run_id)
-        stored = StageArtifact.objects.filter(run=run, stage=stage_name, batch__gte=0).count()
-        run.progress_done = stored
-        run.save(update_fields=["progress_done"])
-        joined = run.config.get("_joined", [])
-        complete = stored >= run.progress_total and run.stage == stage_name
-        if not complete or stage_name in joined:
-            return "batch-done"
-        run.config = {**run.config, "_joined": [*joined, stage_name]}
-        run.save(update_fields=["config"])
-        transaction.on_commit(lambda: run_step_task.delay(run_id))
-    return "stage-complete"
+    """Compute one batch of a batched stage (see :meth:`JobKind.batch`)."""
+    return ENGINE.batch(run_id, stage_name, batch)
 
 
 # --------------------------------------------------------------------------- finish

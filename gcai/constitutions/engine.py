@@ -1,0 +1,261 @@
+"""The one job engine: stages of batches, a stored artifact per batch, resume, cancel.
+
+A job kind is a declaration (:class:`JobKind`): which row holds the job's status
+(a :class:`~gcai.constitutions.models.Job` subclass), which table holds its artifacts
+(rows with ``<job_field>``, ``stage``, ``batch``, ``data``), the job's stages, how to
+build the stage inputs, what to do when the last stage is stored, and the two Celery
+tasks that advance it. Pipeline runs (:mod:`gcai.constitutions.runs`) and steering
+evaluations (:mod:`gcai.modeling.steering_jobs`) are both declared this way.
+
+Scheduling model (why not a Celery chord): ``step`` executes whole stages in place and
+fans batched stages out as a Celery ``group`` of batch tasks. The join is done in the
+database, not by the result backend: each batch stores its artifact and, under a row
+lock on the job, the batch that completes the stage enqueues the next step. That works
+with any broker (including the server-less file-system one), survives killed workers,
+and makes resume nothing more than "enqueue the step again": stored artifacts are
+skipped and the LLM cache answers any call that finished before the interruption.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from gcai.constitutions import jobs
+from gcai.constitutions.models import JobStatus
+from gcai.constitutions.pipeline import DEFAULT_BATCH_SIZE, Stage, StageError, batches
+from gcai.core.llm.usage import UsageMeter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """Everything the engine needs to know about one kind of job."""
+
+    job_model: type[Model]
+    artifact_model: type[Model]
+    job_field: str
+    # stages(job, ctx) -> the ordered stages; inputs(job, meter) -> ctx for the stages.
+    stages: Callable[[Any, Any], list[Stage]]
+    inputs: Callable[[Any, UsageMeter], Any]
+    # finish(job, ctx) runs once every stage is stored; it marks the job succeeded.
+    finish: Callable[[Any, Any], Any]
+    # The Celery tasks, looked up lazily (tasks import the module that declares the kind).
+    step_task: Callable[[], Any]
+    batch_task: Callable[[], Any]
+
+    # ------------------------------------------------------------------ storage
+
+    def artifacts(self, job: Any):
+        return self.artifact_model.objects.filter(**{self.job_field: job})  # type: ignore[attr-defined]
+
+    def output(self, job: Any, stage: str) -> dict[str, Any]:
+        """A finished stage's merged output (StageError when it is not stored yet)."""
+        artifact = self.artifacts(job).filter(stage=stage, batch=-1).first()
+        if artifact is None:
+            raise StageError(f"Stage {stage!r} has no stored output yet.")
+        return artifact.data
+
+    def save_artifact(self, job: Any, stage: str, batch: int, data: dict[str, Any]) -> None:
+        try:
+            with transaction.atomic():
+                self.artifact_model.objects.create(  # type: ignore[attr-defined]
+                    **{self.job_field: job}, stage=stage, batch=batch, data=data
+                )
+        except IntegrityError:
+            # A duplicate delivery of the same batch finished first; its result is identical.
+            log.info("artifact %s[%s] of job %s already stored", stage, batch, job.pk)
+
+    def _jobs(self):
+        return self.job_model.objects  # type: ignore[attr-defined]
+
+    def record_usage(self, job_id: int, meter: UsageMeter) -> None:
+        jobs.record_usage(self.job_model, job_id, meter)
+
+    def fail(self, job_id: int, message: str, *, status: str = JobStatus.FAILED) -> None:
+        self._jobs().filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+            status=status, error=message[:5000], finished_at=timezone.now()
+        )
+
+    def batch_size(self, job: Any) -> int:
+        return int(job.config.get("batch_size") or DEFAULT_BATCH_SIZE)
+
+    def _stage_by_name(self, job: Any, ctx: Any, name: str) -> Stage:
+        for stage in self.stages(job, ctx):
+            if stage.name == name:
+                return stage
+        raise StageError(f"Unknown stage {name!r}.")
+
+    # ------------------------------------------------------------------ control
+
+    def cancel(self, job: Any) -> None:
+        """Ask a job to stop; running batches notice within a second and stop calling the LLM."""
+        self._jobs().filter(pk=job.pk).update(cancel_requested=True)
+        # A queued job has nothing in flight: cancel it at once.
+        self._jobs().filter(pk=job.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.CANCELLED, finished_at=timezone.now()
+        )
+
+    def start(self, job: Any) -> None:
+        """Queue the job's next step once the current transaction commits."""
+        task = self.step_task()
+        job_id = job.pk
+        transaction.on_commit(lambda: task.delay(job_id))
+
+    def resume(self, job: Any) -> None:
+        """Restart a failed, cancelled or stalled job from its last stored stage."""
+        if job.status == JobStatus.SUCCEEDED:
+            raise ValueError("This job has already succeeded.")
+        self._jobs().filter(pk=job.pk).update(
+            status=JobStatus.QUEUED, cancel_requested=False, error="", finished_at=None
+        )
+        self.start(job)
+
+    # ------------------------------------------------------------------ execution
+
+    def step(self, job_id: int) -> str:
+        """Advance a job as far as possible in this process.
+
+        Returns what happened: "dispatched:<stage>", "succeeded", "cancelled", "failed"
+        or "idle" (nothing to do: the job is not active).
+        """
+        with transaction.atomic():
+            job = self._jobs().select_for_update().filter(pk=job_id).first()
+            if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+                return "idle"
+            if job.cancel_requested:
+                job.status, job.finished_at = JobStatus.CANCELLED, timezone.now()
+                job.save(update_fields=["status", "finished_at"])
+                return "cancelled"
+            if job.status == JobStatus.QUEUED:
+                job.status = JobStatus.RUNNING
+                job.started_at = job.started_at or timezone.now()
+                job.save(update_fields=["status", "started_at"])
+
+        meter = UsageMeter()
+        try:
+            ctx = self.inputs(job, meter)
+            stages = self.stages(job, ctx)
+            done = set(self.artifacts(job).filter(batch=-1).values_list("stage", flat=True))
+            for stage in stages:
+                if stage.name in done:
+                    continue
+                if self._jobs().filter(pk=job.pk, cancel_requested=True).exists():
+                    raise jobs.JobCancelled()
+                if stage.batched:
+                    outcome = self._advance_batched(job, ctx, stage)
+                    if outcome is not None:
+                        return outcome
+                    continue
+                self._jobs().filter(pk=job.pk).update(
+                    stage=stage.name, progress_done=0, progress_total=1
+                )
+                assert stage.compute is not None
+                data = stage.compute(ctx)
+                self.save_artifact(job, stage.name, -1, data)
+                self.record_usage(job.pk, meter)
+                self._jobs().filter(pk=job.pk).update(progress_done=1)
+            self.finish(job, ctx)
+            return "succeeded"
+        except jobs.JobCancelled:
+            self.record_usage(job.pk, meter)
+            self.fail(job.pk, "", status=JobStatus.CANCELLED)
+            return "cancelled"
+        except (StageError, jobs.LLMUnavailable, ValueError) as exc:
+            self.record_usage(job.pk, meter)
+            self.fail(job.pk, str(exc))
+            return "failed"
+        except Exception as exc:
+            self.record_usage(job.pk, meter)
+            log.exception("job %s failed", job.pk)
+            self.fail(job.pk, f"{exc.__class__.__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
+            return "failed"
+
+    def _advance_batched(self, job: Any, ctx: Any, stage: Stage) -> str | None:
+        """Merge a batched stage whose batches are all stored, or dispatch the missing ones."""
+        assert stage.items is not None
+        assert stage.merge is not None
+        n = len(batches(stage.items(ctx), self.batch_size(job)))
+        stored = set(
+            self.artifacts(job)
+            .filter(stage=stage.name, batch__gte=0)
+            .values_list("batch", flat=True)
+        )
+        missing = [i for i in range(n) if i not in stored]
+        self._jobs().filter(pk=job.pk).update(
+            stage=stage.name, progress_done=n - len(missing), progress_total=max(n, 1)
+        )
+        if missing:
+            from celery import group
+
+            task = self.batch_task()
+            group(task.s(job.pk, stage.name, i) for i in missing).apply_async()
+            return f"dispatched:{stage.name}"
+        parts = list(
+            self.artifacts(job)
+            .filter(stage=stage.name, batch__gte=0)
+            .order_by("batch")
+            .values_list("data", flat=True)
+        )
+        self.save_artifact(job, stage.name, -1, stage.merge(ctx, parts))
+        return None
+
+    def batch(self, job_id: int, stage_name: str, batch: int) -> str:
+        """Compute one batch of a batched stage; the batch that completes the stage advances the job."""
+        job = self._jobs().filter(pk=job_id).first()
+        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return "idle"
+        if job.cancel_requested:
+            return self.step(job_id)
+        if not self.artifacts(job).filter(stage=stage_name, batch=batch).exists():
+            meter = UsageMeter()
+            try:
+                ctx = self.inputs(job, meter)
+                stage = self._stage_by_name(job, ctx, stage_name)
+                assert stage.items is not None
+                assert stage.compute_batch is not None
+                chunks = batches(stage.items(ctx), self.batch_size(job))
+                if batch >= len(chunks):
+                    raise StageError(f"Batch {batch} of {stage_name} does not exist.")
+                data = stage.compute_batch(ctx, chunks[batch])
+                self.save_artifact(job, stage_name, batch, data)
+            except jobs.JobCancelled:
+                self.record_usage(job.pk, meter)
+                self.fail(job.pk, "", status=JobStatus.CANCELLED)
+                return "cancelled"
+            except (StageError, jobs.LLMUnavailable, ValueError) as exc:
+                self.record_usage(job.pk, meter)
+                self.fail(job.pk, f"{stage_name} batch {batch}: {exc}")
+                return "failed"
+            except Exception as exc:
+                self.record_usage(job.pk, meter)
+                log.exception("job %s batch %s[%s] failed", job_id, stage_name, batch)
+                self.fail(job.pk, f"{stage_name} batch {batch}: {exc.__class__.__name__}: {exc}")
+                return "failed"
+            self.record_usage(job.pk, meter)
+        return self._join(job_id, stage_name)
+
+    def _join(self, job_id: int, stage_name: str) -> str:
+        """Under a row lock, let exactly one finishing batch trigger the next step."""
+        with transaction.atomic():
+            job = self._jobs().select_for_update().get(pk=job_id)
+            stored = self.artifacts(job).filter(stage=stage_name, batch__gte=0).count()
+            job.progress_done = stored
+            job.save(update_fields=["progress_done"])
+            joined = job.config.get("_joined", [])
+            complete = stored >= job.progress_total and job.stage == stage_name
+            if not complete or stage_name in joined:
+                return "batch-done"
+            job.config = {**job.config, "_joined": [*joined, stage_name]}
+            job.save(update_fields=["config"])
+            task = self.step_task()
+            transaction.on_commit(lambda: task.delay(job_id))
+        return "stage-complete"

@@ -1,0 +1,24 @@
+"""Researcher pages for training-data exports and steering evaluations, under their study."""
+
+from django.urls import path
+
+from gcai.modeling import views
+
+_EXPORT = "studies/<int:study_id>/constitutions/<int:constitution_id>/training-data/"
+_RUN = "studies/<int:study_id>/steering/<int:run_id>/"
+
+urlpatterns = [
+    path(_EXPORT, views.training_export, name="training_export"),
+    path(
+        _EXPORT + "provenance.json",
+        views.training_export_provenance,
+        name="training_export_provenance",
+    ),
+    path(_EXPORT + "<slug:part>.jsonl", views.training_export_file, name="training_export_file"),
+    path("studies/<int:study_id>/steering/", views.steering_list, name="steering_list"),
+    path("studies/<int:study_id>/steering/new/", views.steering_new, name="steering_new"),
+    path(_RUN, views.steering_detail, name="steering_detail"),
+    path(_RUN + "cancel/", views.steering_cancel, name="steering_cancel"),
+    path(_RUN + "resume/", views.steering_resume, name="steering_resume"),
+    path(_RUN + "export/", views.steering_export, name="steering_export"),
+]
