@@ -46,6 +46,15 @@ def test_home_lists_only_own_studies(owner_client, study, other_researcher):
     html = owner_client.get(reverse("home")).content.decode()
     assert "Owned study" in html
     assert "Someone else" not in html
+    assert "New study" in html
+
+
+def test_annotator_home_offers_the_work_and_no_study_creation(client, annotator, study):
+    client.force_login(annotator)
+    html = client.get(reverse("home")).content.decode()
+    assert reverse("annotate", args=[study.pk]) in html
+    assert "New study" not in html
+    assert "Create one" not in html
 
 
 def test_api_lists_only_own_studies_with_token_auth(client, researcher, other_researcher, study):
