@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotations import selectors as dataset_selectors
 from annotations.access import study_for
 from annotations.models import Study
 from gcai.constitutions import runs, selectors, services
@@ -70,6 +71,7 @@ def _section_context(
         "list_limit": LIST_LIMIT,
         "run_form": run_form or RunForm(study=study),
         "comparison_form": comparison_form or ComparisonForm(study=study),
+        "split_datasets": dataset_selectors.datasets_without_training_pairs(study=study),
     }
 
 

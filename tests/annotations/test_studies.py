@@ -118,3 +118,14 @@ def test_study_page_links_every_section(owner_client, study):
         "moderation_queue",
     ):
         assert reverse(name, args=[study.pk]) in html, name
+
+
+def test_study_settings_explain_every_field(owner_client, study):
+    html = owner_client.get(reverse("study_edit", args=[study.pk])).content.decode()
+    for text in (
+        "Annotators must explain every choice",
+        "The code Prolific gave you",
+        "Value statements a participant must write",
+        "What participants are asked",
+    ):
+        assert text in html
