@@ -27,6 +27,7 @@ from gcai.constitutions.forms import (
     constitution_items_from_formset,
 )
 from gcai.constitutions.models import Constitution, Method, PipelineRun
+from gcai.constitutions.run_progress import run_overall
 
 LIST_LIMIT = 100
 
@@ -147,6 +148,7 @@ def run_detail(request, study_id: int, run_id: int):
         "run": run,
         "stage_title": selectors.stage_title(run.stage),
         "stages": stages,
+        "overall": run_overall(run=run, stages=stages),
         "groups": selectors.stage_groups(views=views, method=run.method),
         "stored_count": sum(1 for s in stages if s.stored),
         "principles": selectors.run_principles(run=run),
