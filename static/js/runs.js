@@ -40,6 +40,7 @@
       if (overallBar && o.count) overallBar.style.width = Math.round(100 * done / o.count) + "%";
       var overallProgress = document.getElementById("run-overall-progress");
       if (overallProgress) overallProgress.setAttribute("aria-valuenow", String(done));
+      text("run-stages-done", done);
       o.stages.forEach(function (st) {
         var stageBadge = document.getElementById("stage-state-" + st.name);
         if (stageBadge) {
