@@ -16,7 +16,12 @@ from typing import Any
 
 from django.http import Http404
 from django.utils.safestring import mark_safe
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
@@ -231,11 +236,12 @@ class ShownResponseOutput(serializers.Serializer):
 
 class LeasedPairOutput(serializers.Serializer):
     """A pair as the annotator sees it: ``first`` and ``second`` are in screen order
-    (randomised per lease); which of them is the pair's response A is not revealed."""
+    (randomised per lease); which of them is the pair's response A is not revealed.
+
+    BLINDED: no row id, dataset name or metadata. Imported ids and dataset names often
+    name the models or the source under comparison (``Mistral-7B-Instruct-v0.2-6``)."""
 
     pair_id = serializers.IntegerField()
-    external_id = serializers.CharField(allow_blank=True)
-    dataset = serializers.CharField()
     prompt = serializers.CharField(allow_blank=True)
     prompt_html = serializers.CharField(allow_blank=True)
     turns = TurnOutput(many=True)
@@ -275,8 +281,6 @@ def leased_pair_payload(assignment: PairAssignment, *, study: Study) -> dict[str
     )
     return {
         "pair_id": pair.pk,
-        "external_id": pair.external_id,
-        "dataset": pair.dataset.name,
         "prompt": pair.prompt,
         "prompt_html": render_markdown(pair.prompt),
         "turns": render_turns(pair.prompt_messages) if pair.prompt_messages else [],
@@ -310,13 +314,19 @@ class NoteInput(PairActionInput):
 
 
 class AnnotationOutput(serializers.Serializer):
+    """The saved judgement as the annotator made it: in screen order, so the reply does
+    not reveal which response was the pair's A (the stored row is in a/b terms)."""
+
     id = serializers.IntegerField()
     pair_id = serializers.IntegerField()
-    preferred = serializers.CharField(help_text="In the pair's own terms: a, b or tie.")
+    screen_choice = serializers.SerializerMethodField()
     reason = serializers.CharField()
-    shown_swapped = serializers.BooleanField()
     duration_ms = serializers.IntegerField(allow_null=True)
     submitted_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=queue.ScreenChoice.values))
+    def get_screen_choice(self, annotation) -> str:
+        return queue.screen_choice_of(annotation)
 
 
 class ClosedOutput(serializers.Serializer):

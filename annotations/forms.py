@@ -8,6 +8,10 @@ class StudyForm(forms.ModelForm):
         label="Value questions (one per line)",
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
+        help_text=(
+            "What participants are asked when they write value statements. Empty: one "
+            "general question about the values AI systems should hold."
+        ),
     )
 
     class Meta:
@@ -28,6 +32,27 @@ class StudyForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
             "consent_text": forms.Textarea(attrs={"rows": 4}),
             "participation": forms.RadioSelect,
+        }
+        help_texts = {
+            "name": "For researchers; participants and annotators see it in page titles.",
+            "description": "Optional notes for the research team.",
+            "consent_text": (
+                "Shown to every participant before they start; they must agree to take "
+                "part. Surveys can override it with their own text."
+            ),
+            "statements_min": "Value statements a participant must write to finish.",
+            "statements_max": "The most a participant may write (at most 20).",
+            "prolific_completion_code": (
+                "The code Prolific gave you for this study. Participants who came from "
+                "Prolific are sent back with it when they finish."
+            ),
+            "reason_min_length": (
+                "Annotators must explain every choice in at least this many characters."
+            ),
+            "accepting_participants": (
+                "Off: the study's participant links turn everyone away, including "
+                "people who already started."
+            ),
         }
 
     def __init__(self, *args, **kwargs):

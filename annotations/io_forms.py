@@ -75,5 +75,21 @@ class DataImportForm(forms.Form):
 
 
 class SplitForm(forms.Form):
-    test_fraction = forms.FloatField(min_value=0.01, max_value=0.99, initial=0.2)
-    seed = forms.IntegerField(initial=0, required=False)
+    test_fraction = forms.FloatField(
+        min_value=0.01,
+        max_value=0.99,
+        initial=0.2,
+        label="Test fraction",
+        help_text="Share of pairs held out for evaluation (0.2 = one in five).",
+    )
+    seed = forms.IntegerField(
+        initial=0, required=False, help_text="The same seed gives the same split."
+    )
+    reassign = forms.BooleanField(
+        required=False,
+        label="Also re-split pairs that already have a split",
+        help_text=(
+            "Runs and evaluations already made keep the pairs they used; new ones see the "
+            "new split. Leave off to split only the pairs without one."
+        ),
+    )

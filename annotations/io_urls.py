@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations import io_views
+from annotations import io_views, views_datasets
 
 _data = "studies/<id:study_id>/data/"
 
@@ -8,6 +8,11 @@ urlpatterns = [
     path(_data, io_views.data_page, name="study_data"),
     path(_data + "preview/", io_views.data_preview, name="study_data_preview"),
     path(_data + "import/", io_views.data_import, name="study_data_import"),
+    path(
+        _data + "datasets/<id:dataset_id>/",
+        views_datasets.dataset_settings,
+        name="study_dataset_settings",
+    ),
     path(
         _data + "datasets/<id:dataset_id>/split/",
         io_views.dataset_split,

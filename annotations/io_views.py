@@ -21,7 +21,7 @@ from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotations import exports, imports
+from annotations import exports, imports, selectors
 from annotations.access import study_for
 from annotations.importers import DataImportError
 from annotations.importers.readers import too_large_message
@@ -105,7 +105,10 @@ def data_page(request, study_id: int):
     """Upload form, last import report, datasets with export buttons, other exports."""
     study = study_for(request.user, study_id)
     report = request.session.pop(REPORT_SESSION_KEY, None)
-    context = _data_context(study, form=DataImportForm(), report=report)
+    labels = None
+    if report and report.get("kind") == "pairs" and report.get("dataset_id"):
+        labels = selectors.dataset_label_counts(dataset_id=report["dataset_id"])
+    context = _data_context(study, form=DataImportForm(), report=report, labels=labels)
     return render(request, "annotations/data.html", context)
 
 
@@ -240,20 +243,27 @@ def dataset_split(request, study_id: int, dataset_id: int):
     study = study_for(request.user, study_id)
     dataset = get_object_or_404(Dataset, pk=dataset_id, study=study)
     form = SplitForm(request.POST)
+    # The dataset's own settings page posts here too and wants to come back to itself.
+    back = (
+        redirect("study_dataset_settings", study_id=study.pk, dataset_id=dataset.pk)
+        if request.POST.get("back") == "dataset"
+        else redirect("study_data", study_id=study.pk)
+    )
     if not form.is_valid():
         messages.error(request, "Give a test fraction between 0.01 and 0.99.")
-        return redirect("study_data", study_id=study.pk)
+        return back
     result = pairs_assign_split(
         dataset=dataset,
         test_fraction=form.cleaned_data["test_fraction"],
         seed=form.cleaned_data.get("seed") or 0,
+        reassign=form.cleaned_data.get("reassign", False),
     )
     messages.success(
         request,
         f"{dataset.name}: {result['assigned_train']} pairs to train and "
         f"{result['assigned_test']} to test.",
     )
-    return redirect("study_data", study_id=study.pk)
+    return back
 
 
 # --- Exports ---------------------------------------------------------------------------------

@@ -314,6 +314,14 @@ def to_pair_terms(choice: str, *, shown_swapped: bool) -> str:
     return first if choice == ScreenChoice.FIRST else second
 
 
+def screen_choice_of(annotation: Annotation) -> str:
+    """The annotator's choice in the order they saw it (inverse of ``to_pair_terms``)."""
+    if annotation.preferred == Choice.TIE:
+        return ScreenChoice.TIE
+    first = Choice.B if annotation.shown_swapped else Choice.A
+    return ScreenChoice.FIRST if annotation.preferred == first else ScreenChoice.SECOND
+
+
 def annotation_submit(
     *,
     user: Any,

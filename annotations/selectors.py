@@ -7,7 +7,15 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from annotations.access import studies_for
-from annotations.models import Moderation, Role, Study
+from annotations.models import (
+    Annotation,
+    Dataset,
+    Moderation,
+    PreferencePair,
+    Role,
+    Split,
+    Study,
+)
 
 
 def study_list_for_user(*, user: Any) -> QuerySet[Study]:
@@ -24,8 +32,6 @@ def study_list_for_user(*, user: Any) -> QuerySet[Study]:
 
 
 def study_overview(*, study: Study) -> dict[str, Any]:
-    from annotations.models import Annotation, PreferencePair
-
     pairs = PreferencePair.objects.filter(dataset__study=study)
     statements = study.statements.aggregate(
         pending=Count("id", filter=Q(moderation=Moderation.PENDING)),
@@ -40,3 +46,30 @@ def study_overview(*, study: Study) -> dict[str, Any]:
         "statements": statements,
         "annotators": study.memberships.filter(role=Role.ANNOTATOR).count(),
     }
+
+
+def datasets_without_training_pairs(*, study: Study) -> list[Dataset]:
+    """The study's datasets with pairs but none in the train split: runs cannot start on
+    them until a split is assigned (the Build page links each to its split form)."""
+    return list(
+        Dataset.objects.filter(study=study)
+        .annotate(
+            n_pairs=Count("pairs"),
+            n_train=Count("pairs", filter=Q(pairs__split=Split.TRAIN)),
+        )
+        .filter(n_pairs__gt=0, n_train=0)
+        .order_by("name")
+    )
+
+
+def dataset_label_counts(*, dataset_id: int) -> dict[str, int]:
+    """Where a dataset's preferences and reasons live: on the pairs themselves (the
+    file's ``preferred`` / ``reason`` columns) or in annotations (its ``annotations``
+    lists and the annotators' work). One query."""
+    counts = PreferencePair.objects.filter(dataset_id=dataset_id).aggregate(
+        pairs=Count("id"),
+        with_preference=Count("id", filter=~Q(source_preference="none")),
+        with_reason=Count("id", filter=~Q(source_reason="")),
+    )
+    counts["annotations"] = Annotation.objects.filter(pair__dataset_id=dataset_id).count()
+    return counts

@@ -46,12 +46,19 @@ def stratified_split(
 
 
 @transaction.atomic
-def pairs_assign_split(*, dataset: Dataset, test_fraction: float = 0.2, seed: int = 0) -> dict:
+def pairs_assign_split(
+    *, dataset: Dataset, test_fraction: float = 0.2, seed: int = 0, reassign: bool = False
+) -> dict:
     """Give every unassigned pair of ``dataset`` a train or test split.
 
-    Pairs that already have a split keep it. Returns the counts assigned now and the
-    dataset's totals per split afterwards.
+    Pairs that already have a split keep it, unless ``reassign``: then every pair of the
+    dataset is split afresh (runs and evaluations keep the pair ids they stored).
+    Returns the counts assigned now and the dataset's totals per split afterwards.
     """
+    if not 0 < test_fraction < 1:
+        raise ValueError("The test fraction must be between 0 and 1 (e.g. 0.2).")
+    if reassign:
+        PreferencePair.objects.filter(dataset=dataset).update(split=Split.UNASSIGNED)
     rows = (
         PreferencePair.objects.filter(dataset=dataset, split=Split.UNASSIGNED)
         .values_list("id", "content_hash", "source_preference")

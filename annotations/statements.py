@@ -164,3 +164,29 @@ def statements_moderate(
                 code="not_found",
             )
         return qs.update(moderation=moderation, moderated_at=timezone.now(), moderated_by=user)
+
+
+def statement_states(*, study: Study, statement_ids: Iterable[Any]) -> dict[int, str]:
+    """The current moderation state of each of ``study``'s statements among the ids
+    (other ids are ignored), kept before a change so that it can be undone."""
+    try:
+        ids = {int(i) for i in statement_ids}
+    except (TypeError, ValueError):
+        return {}
+    rows = ValueStatement.objects.filter(study=study, pk__in=ids).values_list("pk", "moderation")
+    return dict(rows)
+
+
+def statements_moderation_restore(*, study: Study, states: dict[Any, str], user: Any) -> int:
+    """Put statements back in the states recorded by :func:`statement_states` (undo).
+
+    All or nothing, like :func:`statements_moderate`; returns how many changed.
+    """
+    by_state: dict[str, list[int]] = {}
+    for pk, state in states.items():
+        by_state.setdefault(state, []).append(int(pk))
+    with transaction.atomic():
+        return sum(
+            statements_moderate(study=study, statement_ids=ids, moderation=state, user=user)
+            for state, ids in sorted(by_state.items())
+        )

@@ -67,6 +67,7 @@ class AnnotateView(ResearcherRequiredMixin, View):
                     choice=request.POST.get("choice", ""),
                     reason=request.POST.get("reason", ""),
                 )
+                messages.success(request, "Saved: your judgement on the last pair is recorded.")
         except queue.QueueError as exc:
             return self._render(
                 request,

@@ -15,9 +15,15 @@ from django.views.decorators.http import require_http_methods
 from annotations.access import study_for
 from annotations.api_annotate import statement_queryset
 from annotations.models import Moderation
-from annotations.statements import StatementError, statements_moderate
+from annotations.statements import (
+    StatementError,
+    statement_states,
+    statements_moderate,
+    statements_moderation_restore,
+)
 
 PAGE_SIZE = 50
+UNDO_SESSION_KEY = "gcai_moderation_undo"
 _VERBS = {
     Moderation.APPROVED: "approved",
     Moderation.REJECTED: "rejected",
@@ -33,6 +39,40 @@ def _parse_action(post) -> tuple[str, list[str]]:
     return state, ids
 
 
+def _moderate(request, study) -> None:
+    """Apply a row or bulk action and remember the states before it, for one undo."""
+    moderation, ids = _parse_action(request.POST)
+    before = statement_states(study=study, statement_ids=ids)
+    try:
+        n = statements_moderate(
+            study=study, statement_ids=ids, moderation=moderation, user=request.user
+        )
+    except StatementError as exc:
+        messages.error(request, exc.message)
+        return
+    noun = "statement" if n == 1 else "statements"
+    summary = f"{n} {noun} {_VERBS[moderation]}"
+    request.session[UNDO_SESSION_KEY] = {
+        "study": study.pk,
+        "states": {str(pk): previous for pk, previous in before.items()},
+        "summary": summary,
+    }
+    messages.success(request, f"{summary}.")
+
+
+def _undo(request, study) -> None:
+    undo = request.session.pop(UNDO_SESSION_KEY, None)
+    if not undo or undo.get("study") != study.pk:
+        messages.error(request, "Nothing to undo.")
+        return
+    try:
+        statements_moderation_restore(study=study, states=undo["states"], user=request.user)
+    except StatementError as exc:
+        messages.error(request, f"Could not undo: {exc.message}")
+        return
+    messages.success(request, f"Undone: {undo['summary']}; the statements are back as they were.")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def moderation_queue(request, study_id: int):
@@ -41,16 +81,10 @@ def moderation_queue(request, study_id: int):
     if state not in [*Moderation.values, "all"]:
         state = Moderation.PENDING
     if request.method == "POST":
-        moderation, ids = _parse_action(request.POST)
-        try:
-            n = statements_moderate(
-                study=study, statement_ids=ids, moderation=moderation, user=request.user
-            )
-        except StatementError as exc:
-            messages.error(request, exc.message)
+        if request.POST.get("action") == "undo":
+            _undo(request, study)
         else:
-            noun = "statement" if n == 1 else "statements"
-            messages.success(request, f"{n} {noun} {_VERBS[moderation]}.")
+            _moderate(request, study)
         query = urlencode({"state": state, "page": request.GET.get("page", "1")})
         return redirect(f"{reverse('moderation_queue', args=[study.pk])}?{query}")
 
@@ -71,5 +105,12 @@ def moderation_queue(request, study_id: int):
             ("all", "All"),
         ]
     ]
-    context = {"study": study, "page": page, "state": state, "tabs": tabs}
+    undo = request.session.get(UNDO_SESSION_KEY)
+    context = {
+        "study": study,
+        "page": page,
+        "state": state,
+        "tabs": tabs,
+        "undo": undo if undo and undo.get("study") == study.pk else None,
+    }
     return render(request, "annotations/moderation.html", context)

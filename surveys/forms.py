@@ -182,6 +182,14 @@ class QuestionsForm(forms.Form):
         for q, name, comment in self.rows:
             yield q, self[name], self[comment] if comment else None
 
+    def error_rows(self) -> list[tuple[int, str, str]]:
+        """(number, id of the question's box, first error) for the error summary."""
+        return [
+            (q.number, f"question-{q.number}", self.errors[name][0])
+            for q, name, _comment in self.rows
+            if name in self.errors
+        ]
+
     def answers(self) -> dict[int, tuple[str, str]]:
         return {
             q.number: (
@@ -212,6 +220,14 @@ class RatingsForm(forms.Form):
     def bound_rows(self):
         for item in self.items:
             yield item, self[f"r{item.number}"]
+
+    def error_rows(self) -> list[tuple[int, str, str]]:
+        """(number, id of the principle's box, first error) for the error summary."""
+        return [
+            (item.number, f"rating-{item.number}", self.errors[f"r{item.number}"][0])
+            for item in self.items
+            if f"r{item.number}" in self.errors
+        ]
 
     def ratings(self) -> dict[int, int]:
         return {item.number: self.cleaned_data[f"r{item.number}"] for item in self.items}

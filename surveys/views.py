@@ -149,6 +149,10 @@ def survey_open(request, study_id: int, survey_id: int):
 @require_POST
 def survey_close(request, study_id: int, survey_id: int):
     survey = _survey(request, study_id, survey_id)
+    if request.POST.get("confirm") != "yes":
+        # Closing turns away everyone still arriving from Prolific: never by one stray click.
+        messages.error(request, "The survey is still open: confirm closing it first.")
+        return redirect("survey_detail", study_id=survey.study_id, survey_id=survey.pk)
     try:
         services.survey_close(survey=survey)
     except services.SurveyError as exc:

@@ -36,6 +36,7 @@ from annotations.participants import (
 from surveys import selectors, services
 from surveys.forms import PageForm, QuestionsForm, RatingsForm
 from surveys.models import Survey, SurveyResponse, SurveyStatus
+from surveys.participant_steps import participant_steps, rating_count
 
 STEP_URLS = {
     selectors.STEP_CONSENT: "survey_participant_consent",
@@ -198,7 +199,12 @@ def survey_participant_consent(request, entry_token: str):
         return _go(survey, selectors.STEP_INSTRUCTIONS)
     _start_clock(request, survey, "consent")
     consent = survey.consent_text or survey.study.consent_text
-    return _render(request, "consent.html", {"survey": survey, "consent": consent, "form": form})
+    steps = participant_steps(survey=survey, current=selectors.STEP_CONSENT)
+    return _render(
+        request,
+        "consent.html",
+        {"survey": survey, "consent": consent, "form": form, "steps": steps},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -218,8 +224,20 @@ def survey_participant_instructions(request, entry_token: str):
     return _render(
         request,
         "instructions.html",
-        {"survey": survey, "form": form, "n_questions": n_questions},
+        {
+            "survey": survey,
+            "form": form,
+            "n_questions": n_questions,
+            "n_ratings": rating_count(survey=survey),
+            "steps": participant_steps(survey=survey, current=selectors.STEP_INSTRUCTIONS),
+        },
     )
+
+
+def _draft_key(survey: Survey, page: str) -> str:
+    """Where static/js/survey.js keeps unsent answers in this browser (localStorage).
+    Built from the link the participant already holds, so it reveals nothing new."""
+    return f"survey-draft:{survey.entry_token}:{page}"
 
 
 def _next_step(survey: Survey, response: SurveyResponse) -> HttpResponseRedirect:
@@ -246,7 +264,12 @@ def survey_participant_questions(request, entry_token: str):
         else:
             return _next_step(survey, response)
     _start_clock(request, survey, "questions")
-    return _render(request, "questions.html", {"screen": screen, "form": form})
+    steps = participant_steps(survey=survey, current=selectors.STEP_QUESTIONS)
+    return _render(
+        request,
+        "questions.html",
+        {"screen": screen, "form": form, "steps": steps, "draft_key": _draft_key(survey, "q")},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -271,7 +294,12 @@ def survey_participant_ratings(request, entry_token: str):
     return _render(
         request,
         "ratings.html",
-        {"form": form, "scale": list(selectors.LIKERT_LABELS.items())},
+        {
+            "form": form,
+            "scale": list(selectors.LIKERT_LABELS.items()),
+            "steps": participant_steps(survey=survey, current=selectors.STEP_RATINGS),
+            "draft_key": _draft_key(survey, "r"),
+        },
     )
 
 

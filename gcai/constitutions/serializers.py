@@ -15,6 +15,7 @@ from rest_framework import serializers
 from annotations.api import DatabaseIdField
 from gcai.constitutions import pipeline, selectors
 from gcai.constitutions.models import Constitution, Method, PipelineRun
+from gcai.constitutions.run_progress import run_overall
 
 ICAI_METHODS = [m.value for m in Method if m != Method.GCAI]
 
@@ -40,6 +41,21 @@ class RunUsageSerializer(serializers.Serializer):
     model = serializers.CharField(source="llm_model")
 
 
+class StageStateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    state = serializers.ChoiceField(choices=["done", "running", "stopped", "waiting"])
+    state_label = serializers.CharField()
+    batches_stored = serializers.IntegerField()
+
+
+class RunOverallSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    count = serializers.IntegerField()
+    text = serializers.CharField()
+    stages = StageStateSerializer(many=True)
+
+
 class RunStatusSerializer(serializers.Serializer):
     """What the run page polls: small and cheap."""
 
@@ -58,9 +74,16 @@ class RunStatusSerializer(serializers.Serializer):
     )
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+    overall = serializers.SerializerMethodField(
+        help_text='Which stage of how many ("Stage 3 of 10") and each stage\'s state.'
+    )
 
     def get_stage_title(self, run: PipelineRun) -> str:
         return selectors.stage_title(run.stage)
+
+    @extend_schema_field(RunOverallSerializer)
+    def get_overall(self, run: PipelineRun) -> dict:
+        return run_overall(run=run, stages=selectors.run_stages_list(run=run))
 
     def get_stored_stages(self, run: PipelineRun) -> int:
         stored = getattr(run, "n_stored_stages", None)

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotations import selectors as dataset_selectors
 from annotations.access import study_for
 from annotations.models import Study
 from gcai.constitutions import runs, selectors, services
@@ -26,6 +27,7 @@ from gcai.constitutions.forms import (
     constitution_items_from_formset,
 )
 from gcai.constitutions.models import Constitution, Method, PipelineRun
+from gcai.constitutions.run_progress import run_overall
 
 LIST_LIMIT = 100
 
@@ -70,6 +72,7 @@ def _section_context(
         "list_limit": LIST_LIMIT,
         "run_form": run_form or RunForm(study=study),
         "comparison_form": comparison_form or ComparisonForm(study=study),
+        "split_datasets": dataset_selectors.datasets_without_training_pairs(study=study),
     }
 
 
@@ -145,6 +148,7 @@ def run_detail(request, study_id: int, run_id: int):
         "run": run,
         "stage_title": selectors.stage_title(run.stage),
         "stages": stages,
+        "overall": run_overall(run=run, stages=stages),
         "groups": selectors.stage_groups(views=views, method=run.method),
         "stored_count": sum(1 for s in stages if s.stored),
         "principles": selectors.run_principles(run=run),

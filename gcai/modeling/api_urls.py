@@ -4,8 +4,8 @@ from django.urls import path
 
 from gcai.modeling import api
 
-_EXPORT = "studies/<int:study_id>/constitutions/<int:constitution_id>/training-data/"
-_RUN = "studies/<int:study_id>/steering/<int:run_id>/"
+_EXPORT = "studies/<id:study_id>/constitutions/<id:constitution_id>/training-data/"
+_RUN = "studies/<id:study_id>/steering/<id:run_id>/"
 
 urlpatterns = [
     path(_EXPORT, api.TrainingExportAPI.as_view(), name="api_training_export"),
@@ -15,7 +15,7 @@ urlpatterns = [
         name="api_training_export_file",
     ),
     path(
-        "studies/<int:study_id>/steering/",
+        "studies/<id:study_id>/steering/",
         api.SteeringListCreateAPI.as_view(),
         name="api_steering_runs",
     ),

@@ -2,8 +2,24 @@
 // Without JavaScript the form still posts to the page itself.
 (function () {
   "use strict";
+  var SAVED_KEY = "gcai:annotate:saved";
+  var DONE_MESSAGES = {
+    submit: "Saved: your judgement on the last pair is recorded.",
+    skip: "Skipped: that pair will go to someone else.",
+    flag: "Flagged for the researchers. Thank you."
+  };
+
+  // The confirmation of the last action, carried across the page change to the next pair.
+  (function showSaved() {
+    var banner = document.getElementById("saved-banner");
+    var message = null;
+    try { message = sessionStorage.getItem(SAVED_KEY); sessionStorage.removeItem(SAVED_KEY); } catch (e) { /* ignore */ }
+    if (banner && message) { banner.textContent = message; banner.hidden = false; }
+  })();
+
   var form = document.getElementById("annotate-form");
   if (!form) return;
+  var touch = window.matchMedia && window.matchMedia("(hover: none) and (pointer: coarse)").matches;
 
   var reason = document.getElementById("reason");
   var note = document.getElementById("note");
@@ -73,7 +89,9 @@
 
   function validate() {
     if (!chosen()) {
-      errorBox.textContent = "Choose which response is better (press 1 or 2), or a tie (0).";
+      errorBox.textContent = touch
+        ? "Choose which response is better, or a tie."
+        : "Choose which response is better (press 1 or 2), or a tie (0).";
       form.querySelector("input[name=choice]").focus();
       return false;
     }
@@ -119,6 +137,7 @@
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (response.ok) {
           clearDraft();
+          try { sessionStorage.setItem(SAVED_KEY, DONE_MESSAGES[kind]); } catch (e) { /* ignore */ }
           statusBox.textContent = "Saved. Loading the next pair…";
           window.location.assign(form.dataset.nextUrl);
           return;
@@ -171,6 +190,33 @@
       choose(KEYS[event.key]);
     }
   });
+
+  // Phones: clip long prompts and responses behind a "Show all" button.
+  document.querySelectorAll(".collapsible").forEach(function (section) {
+    var body = section.querySelector(".md, .turns");
+    if (!body) return;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "expand";
+    button.textContent = "Show all";
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", function () {
+      var open = section.classList.toggle("is-open");
+      button.textContent = open ? "Show less" : "Show all";
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+    section.appendChild(button);
+  });
+  document.body.classList.add("js-collapse");
+  function measure() {
+    document.querySelectorAll(".collapsible").forEach(function (section) {
+      var body = section.querySelector(".md, .turns");
+      // 9.5rem is the clipped height; only longer content gets the button.
+      if (body) section.classList.toggle("is-long", body.scrollHeight > 9.5 * 16 + 24);
+    });
+  }
+  measure();
+  window.addEventListener("resize", measure);
 
   restoreDraft();
   markChosen();

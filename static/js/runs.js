@@ -32,6 +32,26 @@
     if (bar) bar.style.width = (p.percent || 0) + "%";
     var progress = document.getElementById("run-progress");
     if (progress) progress.setAttribute("aria-valuenow", String(p.percent || 0));
+    var o = s.overall;
+    if (o) {
+      text("run-overall", o.text);
+      var done = o.stages.filter(function (st) { return st.state === "done"; }).length;
+      var overallBar = document.getElementById("run-overall-bar");
+      if (overallBar && o.count) overallBar.style.width = Math.round(100 * done / o.count) + "%";
+      var overallProgress = document.getElementById("run-overall-progress");
+      if (overallProgress) overallProgress.setAttribute("aria-valuenow", String(done));
+      text("run-stages-done", done);
+      o.stages.forEach(function (st) {
+        var stageBadge = document.getElementById("stage-state-" + st.name);
+        if (stageBadge) {
+          stageBadge.textContent = st.state_label;
+          stageBadge.className = "badge stage-" + st.state;
+        }
+        text("stage-batches-" + st.name,
+          st.state !== "done" && st.batches_stored
+            ? st.batches_stored + (st.batches_stored === 1 ? " batch" : " batches") + " stored" : "");
+      });
+    }
     var u = s.usage || {};
     text("usage-calls", u.calls);
     text("usage-cached", u.cached_calls);
@@ -40,7 +60,7 @@
     if (u.cost_usd !== undefined) text("usage-cost", Number(u.cost_usd).toFixed(4));
     // Announce stage changes to screen readers, not every progress tick.
     if (s.stage_title !== lastStage) {
-      if (lastStage !== null) text("run-live", "Now: " + s.stage_title);
+      if (lastStage !== null) text("run-live", "Now: " + (o ? o.text + ", " : "") + s.stage_title);
       lastStage = s.stage_title;
     }
     var fresh = document.getElementById("run-new-stages");

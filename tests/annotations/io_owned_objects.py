@@ -47,5 +47,5 @@ for _name in ("study_export_constitution", "api_export_constitution"):
     entry_points.register(_name)(_with_constitution)
 for _name in ("study_export_survey_answers", "api_export_survey_answers"):
     entry_points.register(_name)(_with_survey)
-for _name in ("study_dataset_split", "api_dataset_split"):
+for _name in ("study_dataset_split", "api_dataset_split", "study_dataset_settings"):
     entry_points.register(_name)(_with_dataset)

@@ -16,9 +16,14 @@ REASON = "Clearer, and it answers the question asked."
 
 @pytest.fixture
 def pairs(study):
-    dataset = DatasetFactory(study=study, annotation_overlap=1)
+    dataset = DatasetFactory(study=study, annotation_overlap=1, name="Mistral vs GPT-4 slice")
     return [
-        PairFactory(dataset=dataset, response_a=f"Alpha answer {i}", response_b=f"Beta answer {i}")
+        PairFactory(
+            dataset=dataset,
+            external_id=f"Mistral-7B-Instruct-v0.2-{i}",
+            response_a=f"Alpha answer {i}",
+            response_b=f"Beta answer {i}",
+        )
         for i in range(3)
     ]
 
@@ -47,6 +52,10 @@ def test_next_shows_the_pair_in_screen_order_without_saying_which_is_a(ann_clien
     assert pair["first"]["text"].startswith(expected_first)
     assert "shown_swapped" not in pair
     assert "response_a" not in pair
+    # Row ids and dataset names can name the models or the source under comparison.
+    assert "external_id" not in pair
+    assert "dataset" not in pair
+    assert "Mistral" not in response.content.decode()
     assert body["progress"]["in_progress"] == 1
 
 
@@ -66,7 +75,10 @@ def test_submit_stores_the_choice_in_pair_terms(ann_client, study, pairs):
         {"pair_id": pair_id, "screen_choice": "first", "reason": REASON},
     )
     assert response.status_code == 201, response.content
-    assert response.json()["preferred"] == "b"
+    # The reply echoes the choice as seen: the pair's a/b terms would reveal the side.
+    assert response.json()["screen_choice"] == "first"
+    assert "preferred" not in response.json()
+    assert "shown_swapped" not in response.json()
     assert post(ann_client, "api_annotate_next", study).json()["progress"]["done"] == 1
     assert Annotation.objects.get().preferred == "b"
 

@@ -41,7 +41,52 @@ def test_pair_screen_shows_prompt_responses_choices_and_shortcuts(ann_client, st
     assert 'for="reason"' in html  # the reason box has a label
     assert "at least 15 characters" in html
     assert "js/annotate.js" in html
-    assert "1 assigned to you" in html
+    assert '<strong id="progress-left">1</strong> left for you (including this one)' in html
+    assert "Stop for now" in html
+
+
+def test_pair_screen_names_no_model_source_or_side(ann_client, study):
+    dataset = DatasetFactory(study=study, name="alpacaeval gpt4 vs mistral", annotation_overlap=1)
+    PairFactory(
+        dataset=dataset,
+        external_id="Mistral-7B-Instruct-v0.2-6",
+        metadata={"generator_a": "gpt-4-turbo", "generator_b": "Mistral-7B-Instruct-v0.2"},
+    )
+    html = ann_client.get(page(study)).content.decode()
+    for secret in ("Mistral", "gpt-4", "alpacaeval", "shown_swapped", "response_a"):
+        assert secret not in html
+    assert ">Prompt</h2>" in html
+
+
+def test_progress_shows_a_sliver_and_less_than_one_percent_after_the_first_of_many(
+    ann_client, study, dataset, annotator
+):
+    from annotations import queue
+
+    pairs = [PairFactory(dataset=dataset) for _ in range(201)]
+    queue.pair_next_for_annotator(user=annotator, study=study)
+    leased = PairAssignment.objects.get(annotator=annotator).pair_id
+    queue.annotation_submit(
+        user=annotator, study=study, pair_id=leased, choice="first", reason=REASON
+    )
+    html = ann_client.get(page(study)).content.decode()
+    assert len(pairs) == 201
+    assert '<strong id="progress-done">1</strong> done' in html
+    assert '<strong id="progress-left">200</strong> left for you' in html
+    assert "&lt;1%" in html
+    assert 'class="started"' in html
+
+
+def test_submitting_without_javascript_confirms_the_save(ann_client, study, dataset):
+    pair = PairFactory(dataset=dataset)
+    PairFactory(dataset=dataset)
+    ann_client.get(page(study))
+    response = ann_client.post(
+        page(study),
+        {"pair_id": pair.pk, "choice": "first", "reason": REASON, "action": "submit"},
+        follow=True,
+    )
+    assert "Saved: your judgement on the last pair is recorded." in response.content.decode()
 
 
 def test_screen_order_follows_the_recorded_lease(ann_client, study, dataset):

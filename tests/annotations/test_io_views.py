@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -252,3 +253,32 @@ def test_constitution_and_statement_exports(owner_client, study):
         reverse("study_export_statements", args=[study.pk]), {"fmt": "jsonl"}
     )
     assert response.status_code == 200
+
+
+def test_import_report_says_where_preferences_and_reasons_went(owner_client, study):
+    rows = [
+        {"prompt": f"Q{i}", "response_a": "A", "response_b": f"B{i}", "preferred": "a"}
+        | ({"reason": "A is kinder."} if i < 2 else {})
+        for i in range(3)
+    ]
+    content = "\n".join(json.dumps(r) for r in rows).encode()
+    html = owner_client.post(
+        reverse("study_data_preview", args=[study.pk]),
+        {"kind": "pairs", "file": _upload("labelled.jsonl", content)},
+    ).content.decode()
+    owner_client.post(
+        reverse("study_data_import", args=[study.pk]),
+        {"kind": "pairs", "token": _token(html), "dataset": "labelled", "format": "gcai"},
+    )
+    html = owner_client.get(reverse("study_data", args=[study.pk])).content.decode()
+    report = html[html.index('id="import-labels"') :]
+    assert "<strong>3</strong> of 3 pairs" in report
+    assert "<strong>2</strong> carry a reason" in report
+    assert "source preference" in report
+    assert "“Annotations created 0” is expected" in report
+    pairs = PreferencePair.objects.filter(dataset__name="labelled")
+    assert sorted(pairs.values_list("source_reason", flat=True)) == [
+        "",
+        "A is kinder.",
+        "A is kinder.",
+    ]

@@ -153,3 +153,40 @@ def test_queue_page_does_not_query_per_statement(
     with django_assert_max_num_queries(8):
         response = owner_client.get(page(study))
     assert response.content.decode().count('name="ids"') == 40
+
+
+def test_the_last_moderation_can_be_undone(owner_client, study, pending):
+    ValueStatement.objects.filter(pk=pending[2].pk).update(moderation="rejected")
+    response = owner_client.post(
+        page(study),
+        {"action": "approved", "ids": [pending[0].pk, pending[2].pk]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert 'id="undo-form"' in html
+    assert "Last change: 2 statements approved." in html
+    response = owner_client.post(page(study), {"action": "undo"}, follow=True)
+    assert "Undone: 2 statements approved" in response.content.decode()
+    states = dict(ValueStatement.objects.values_list("pk", "moderation"))
+    assert states == {
+        pending[0].pk: "pending",
+        pending[1].pk: "pending",
+        pending[2].pk: "rejected",
+    }
+    # One undo per change: a second one has nothing left to undo.
+    again = owner_client.post(page(study), {"action": "undo"}, follow=True)
+    assert "Nothing to undo." in again.content.decode()
+    assert 'id="undo-form"' not in again.content.decode()
+
+
+def test_undo_is_kept_per_study(owner_client, study, pending, researcher):
+    from tests.factories import MembershipFactory
+
+    other = StudyFactory(name="Second study")
+    MembershipFactory(user=researcher, study=other, role="researcher")
+    theirs = StatementFactory(study=other, moderation="pending")
+    owner_client.post(page(study), {"action": f"approved:{pending[0].pk}"})
+    response = owner_client.post(page(other), {"action": "undo"}, follow=True)
+    assert "Nothing to undo." in response.content.decode()
+    assert ValueStatement.objects.get(pk=pending[0].pk).moderation == "approved"
+    assert ValueStatement.objects.get(pk=theirs.pk).moderation == "pending"

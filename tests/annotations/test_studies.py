@@ -49,6 +49,15 @@ def test_home_lists_only_own_studies(owner_client, study, other_researcher):
     html = owner_client.get(reverse("home")).content.decode()
     assert "Owned study" in html
     assert "Someone else" not in html
+    assert "New study" in html
+
+
+def test_annotator_home_offers_the_work_and_no_study_creation(client, annotator, study):
+    client.force_login(annotator)
+    html = client.get(reverse("home")).content.decode()
+    assert reverse("annotate", args=[study.pk]) in html
+    assert "New study" not in html
+    assert "Create one" not in html
 
 
 def test_api_lists_only_own_studies_with_token_auth(client, researcher, other_researcher, study):
@@ -98,3 +107,14 @@ def test_study_page_links_every_section(owner_client, study):
         "moderation_queue",
     ):
         assert reverse(name, args=[study.pk]) in html, name
+
+
+def test_study_settings_explain_every_field(owner_client, study):
+    html = owner_client.get(reverse("study_edit", args=[study.pk])).content.decode()
+    for text in (
+        "Annotators must explain every choice",
+        "The code Prolific gave you",
+        "Value statements a participant must write",
+        "What participants are asked",
+    ):
+        assert text in html

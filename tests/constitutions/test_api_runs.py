@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from gcai.constitutions import selectors
 from gcai.constitutions.models import JobStatus, Method, PipelineRun, StageArtifact
 from tests.constitutions.constitutions_owned_objects import (
     build_gcai_run,
@@ -265,3 +266,33 @@ def test_run_of_another_study_is_not_found(api, study):
     foreign = build_icai_run(other, make_study_input(other))
     url = reverse("api_run_detail", kwargs={"study_id": study.pk, "run_id": foreign.pk})
     assert api.get(url).status_code == 404
+
+
+def test_status_endpoint_says_which_stage_of_how_many_and_each_stage_state(api, study, data):
+    run = build_icai_run(
+        study, data, status=JobStatus.RUNNING, stage="vote", progress_done=1, progress_total=4
+    )
+    names = [s.name for s in selectors.run_stages_list(run=run)]
+    at = names.index("vote")
+    StageArtifact.objects.filter(run=run, stage__in=names[at:], batch=-1).delete()
+    overall = api.get(_run_url("api_run_status", run)).json()["overall"]
+    assert overall["index"] == at + 1
+    assert overall["count"] == len(names)
+    assert overall["text"] == f"Stage {at + 1} of {len(names)}"
+    states = {s["name"]: s["state"] for s in overall["stages"]}
+    assert [states[n] for n in names[:at]] == ["done"] * at
+    assert states["vote"] == "running"
+    assert {states[n] for n in names[at + 1 :]} <= {"waiting"}
+
+    run.status = JobStatus.FAILED
+    run.save(update_fields=["status"])
+    overall = api.get(_run_url("api_run_status", run)).json()["overall"]
+    assert overall["text"] == f"Stopped at stage {at + 1} of {len(names)}"
+    assert {s["name"]: s["state"] for s in overall["stages"]}["vote"] == "stopped"
+
+
+def test_status_of_a_finished_run_says_all_stages_done(api, study, data):
+    run = build_icai_run(study, data)
+    overall = api.get(_run_url("api_run_status", run)).json()["overall"]
+    assert overall["text"] == f"All {overall['count']} stages done"
+    assert {s["state"] for s in overall["stages"]} == {"done"}

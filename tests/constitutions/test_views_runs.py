@@ -4,6 +4,7 @@ exports, cancel/resume and the comparison page."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -334,6 +335,9 @@ def test_active_run_page_polls_and_offers_cancel(owner_client, study, data):
     assert _run_url(run, "run_cancel") in html
     assert "Test principles on training pairs" in html  # the stage title, not its name
     assert 'aria-valuenow="40"' in html
+    assert 'id="run-overall"' in html
+    assert re.search(r'id="run-overall">Stage \d+ of \d+<', html)
+    assert 'id="stage-state-vote"' in html
 
 
 def test_failed_run_shows_its_error_and_a_resume_button(owner_client, study, data):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from gcai.constitutions.models import JobStatus, PipelineRun
+from gcai.constitutions import selectors
+from gcai.constitutions.models import JobStatus, PipelineRun, StageArtifact
 from tests.constitutions.constitutions_owned_objects import build_icai_run, make_study_input
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,6 +59,10 @@ def test_run_page_follows_progress_then_reloads_once_and_stops_polling(page, stu
         progress_done=1,
         progress_total=4,
     )
+    names = [s.name for s in selectors.run_stages_list(run=run)]
+    at = names.index("vote")
+    vote_output = StageArtifact.objects.get(run=run, stage="vote", batch=-1).data
+    StageArtifact.objects.filter(run=run, stage__in=names[at:], batch=-1).delete()
     status_calls: list[str] = []
     page.on("request", lambda r: status_calls.append(r.url) if "/status/" in r.url else None)
     loads: list[str] = []
@@ -65,13 +70,22 @@ def test_run_page_follows_progress_then_reloads_once_and_stops_polling(page, stu
 
     page.goto(reverse("run_detail", args=[study.pk, run.pk]))
     assert page.text_content("#run-stage").strip() == "Test principles on training pairs"
+    assert page.text_content("#run-overall") == f"Stage {at + 1} of {len(names)}"
+    assert page.text_content("#stage-state-vote") == "running"
+    assert page.text_content("#stage-state-filter") == "not yet"
 
+    # The vote stage finishes and the filter stage starts: the page follows without a reload.
+    StageArtifact.objects.create(run=run, stage="vote", batch=-1, data=vote_output)
     PipelineRun.objects.filter(pk=run.pk).update(
         stage="filter", progress_done=3, progress_total=4, llm_calls=50
     )
     page.wait_for_function(
         "document.getElementById('run-stage').textContent.includes('Filter, rank and cap')"
     )
+    assert page.text_content("#run-overall") == f"Stage {names.index('filter') + 1} of {len(names)}"
+    assert page.text_content("#stage-state-vote") == "stored"
+    assert page.text_content("#stage-state-filter") == "running"
+    page.screenshot(path="/tmp/h16b-run-live.png", full_page=False)
     assert page.text_content("#run-progress-percent") == "75"
     assert page.text_content("#usage-calls") == "50"
     assert page.get_attribute("#run-progress", "aria-valuenow") == "75"

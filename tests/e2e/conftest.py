@@ -46,7 +46,9 @@ def browser_page(chromium, live_server):
 
 def browser_context(chromium, base_url: str, **options):
     context = chromium.new_context(
-        base_url=base_url, viewport=options.pop("viewport", {"width": 1280, "height": 900})
+        base_url=base_url,
+        viewport=options.pop("viewport", {"width": 1280, "height": 900}),
+        **options,
     )
     local = re.compile(rf"^{re.escape(base_url)}(/|$)")
 

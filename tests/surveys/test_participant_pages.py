@@ -187,3 +187,31 @@ def test_survey_session_does_not_leak_into_the_statement_flow_scope(client, surv
     request = type("R", (), {"session": client.session})()
     assert token_from_session(request, survey.study_id) is None
     assert token_from_session(request, survey.study_id, scope=f"survey:{survey.pk}")
+
+
+def test_instructions_announce_the_ratings_page_and_every_page_shows_the_steps(client, survey):
+    survey.rate_principles = True
+    survey.save(update_fields=["rate_principles"])
+    enter(client, survey)
+    client.post(url("survey_participant_consent", survey), {"agree": "1"})
+    html = client.get(url("survey_participant_instructions", survey)).content.decode()
+    n_questions = survey.questions.count()
+    assert f"First, {n_questions} questions comparing" in html
+    assert "rate each of the" in html
+    assert "Step 2 of 5" in html
+    assert 'aria-current="step"' in html
+
+
+def test_a_partial_submit_lists_what_is_missing_at_the_top(client, survey):
+    run_to_questions(client, survey)
+    data = answers_for(survey)
+    first = min(q.position for q in survey.questions.all())
+    last = max(q.position for q in survey.questions.all())
+    del data[f"q{last}"]
+    response = client.post(url("survey_participant_questions", survey), data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "1 question still needs an answer" in html
+    assert f'href="#question-{last}"' in html
+    assert html.index('id="error-summary"') < html.index(f'id="question-{first}"')
+    assert not SurveyResponse.objects.get(survey=survey).answers.exists()

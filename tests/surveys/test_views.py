@@ -117,7 +117,12 @@ def test_list_detail_and_status_changes(owner_client, study, researcher):
     assert survey.completion_code in html
     assert survey.screenout_code in html
 
+    assert "Yes, close the survey" in html
+    # Closing needs the explicit confirmation; a bare POST changes nothing.
     owner_client.post(reverse("survey_close", kwargs=_kw(survey)))
+    survey.refresh_from_db()
+    assert survey.status == SurveyStatus.OPEN
+    owner_client.post(reverse("survey_close", kwargs=_kw(survey)), {"confirm": "yes"})
     survey.refresh_from_db()
     assert survey.status == SurveyStatus.CLOSED
     owner_client.post(reverse("survey_open", kwargs=_kw(survey)))
