@@ -250,7 +250,7 @@ class Participant(models.Model):
 
     class Meta:
         constraints = [
-            # Returning with the same Prolific id resumes instead of duplicating.
+            # One participant per Prolific id and study: a returning id never duplicates.
             models.UniqueConstraint(
                 fields=["study", "prolific_pid"],
                 condition=~Q(prolific_pid=""),
