@@ -12,6 +12,7 @@ study's statement collection and its surveys never pick up each other's state.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from django.http import Http404, HttpResponseRedirect
@@ -234,10 +235,13 @@ def survey_participant_instructions(request, entry_token: str):
     )
 
 
-def _draft_key(survey: Survey, page: str) -> str:
+def _draft_key(response: SurveyResponse, page: str) -> str:
     """Where static/js/survey.js keeps unsent answers in this browser (localStorage).
-    Built from the link the participant already holds, so it reveals nothing new."""
-    return f"survey-draft:{survey.entry_token}:{page}"
+
+    One key per response, so a second person on a shared computer never gets someone
+    else's answers. A one-way digest in letters only: it reveals no id or token."""
+    digest = hashlib.sha256(f"{response.participant.token}:{response.pk}".encode()).hexdigest()
+    return "survey-draft-" + "".join(chr(ord("a") + int(c, 16)) for c in digest[:20]) + page
 
 
 def _next_step(survey: Survey, response: SurveyResponse) -> HttpResponseRedirect:
@@ -268,7 +272,7 @@ def survey_participant_questions(request, entry_token: str):
     return _render(
         request,
         "questions.html",
-        {"screen": screen, "form": form, "steps": steps, "draft_key": _draft_key(survey, "q")},
+        {"screen": screen, "form": form, "steps": steps, "draft_key": _draft_key(response, "q")},
     )
 
 
@@ -298,7 +302,7 @@ def survey_participant_ratings(request, entry_token: str):
             "form": form,
             "scale": list(selectors.LIKERT_LABELS.items()),
             "steps": participant_steps(survey=survey, current=selectors.STEP_RATINGS),
-            "draft_key": _draft_key(survey, "r"),
+            "draft_key": _draft_key(response, "r"),
         },
     )
 

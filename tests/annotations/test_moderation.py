@@ -164,7 +164,7 @@ def test_the_last_moderation_can_be_undone(owner_client, study, pending):
     )
     html = response.content.decode()
     assert 'id="undo-form"' in html
-    assert "Last change: 2 statements approved." in html
+    assert "Undo the last change (2 statements approved)." in html
     response = owner_client.post(page(study), {"action": "undo"}, follow=True)
     assert "Undone: 2 statements approved" in response.content.decode()
     states = dict(ValueStatement.objects.values_list("pk", "moderation"))
