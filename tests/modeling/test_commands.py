@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from gcai.modeling.models import SteeringRun
 from tests.modeling.support import RULE, labelled_pairs, make_constitution, steering_responder
@@ -56,7 +57,9 @@ def test_steer_eval_inline_prints_the_report(study, fake_llm, tmp_path, capsys):
     assert "api_key" not in json.dumps(report["config"]).replace("api_key_env", "")
 
 
-def test_critique_run_exports_sft_rows_with_their_principle(study, fake_llm, tmp_path):
+def test_critique_run_exports_sft_rows_with_their_principle(
+    study, fake_llm, tmp_path, owner_client
+):
     fake_llm.responder = lambda req: f"turns={len(req['messages'])}"
     constitution = make_constitution(study, [RULE, "Select the response that is kind."])
     prompts = tmp_path / "prompts.txt"
@@ -75,3 +78,8 @@ def test_critique_run_exports_sft_rows_with_their_principle(study, fake_llm, tmp
     assert [r["messages"][0]["content"] for r in rows] == ["First?", "Second?", "Third?"]
     assert all(r["messages"][1]["content"] == "turns=5" for r in rows)  # the revision
     assert all(r["principle"].startswith("When generating a response") for r in rows)
+    page = owner_client.get(reverse("steering_detail", args=[study.pk, run.pk])).content.decode()
+    assert "Critiques and revisions" in page
+    assert "Revision:</strong> turns=5" in page
+    download = owner_client.get(reverse("steering_export", args=[study.pk, run.pk]))
+    assert len(b"".join(download.streaming_content).splitlines()) == 3
