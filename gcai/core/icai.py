@@ -53,6 +53,7 @@ from gcai.core.cluster import (
 )
 from gcai.core.embed import Embedder
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
 from gcai.core.types import Constitution, Origin, Pair, Preference, Principle
 from gcai.core.voting import (
     AGGREGATIONS,
@@ -87,7 +88,7 @@ GENERATION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         # No maxItems: an extra principle should be trimmed, not fail the whole answer.
-        "principles": {"type": "array", "items": {"type": "string"}, "minItems": 1}
+        "principles": {"type": "array", "items": PRINCIPLE_STRING_SCHEMA, "minItems": 1}
     },
     "required": ["principles"],
 }

@@ -29,6 +29,7 @@ from gcai.core.llm.cache import ResponseCache, cache_key, canonical_messages
 from gcai.core.llm.structured import (
     entry_to_result,
     parse_with_repair,
+    resolve_principle_format,
     result_to_entry,
     with_schema_instruction,
 )
@@ -200,7 +201,9 @@ class LocalChatModel:
         # prompt out of the context entirely.
         max_tokens = min(request.max_tokens or self.default_max_tokens, self.n_ctx // 2)
         messages = canonical_messages(request.messages)
-        schema = request.schema
+        # Validation and the instruction see the plain schema; only the grammar gets the
+        # principle pattern (see grammar_schema).
+        schema = resolve_principle_format(request.schema, constrain=False)
         if schema is not None:
             # The grammar forces the shape; seeing the schema tells a small model what
             # the fields mean.
@@ -240,7 +243,7 @@ class LocalChatModel:
                         messages=fitted,
                         response_format={
                             "type": "json_object",
-                            "schema": bounded_schema(request.schema),
+                            "schema": grammar_schema(request.schema),
                         },
                         **kwargs,
                     )
@@ -319,6 +322,17 @@ def fit_messages(llm: Any, messages: list[dict[str, Any]], budget: int) -> list[
     return fitted
 
 
+def grammar_schema(schema: Any) -> Any:
+    """The schema llama.cpp turns into the generation grammar.
+
+    Principle strings become :data:`~gcai.core.quality.PRINCIPLE_PATTERN`, so each one is
+    a single sentence starting "Select the response that" (a 135M model otherwise
+    emits code fences, numbered lists and JSON debris inside the string); other strings
+    and arrays get length bounds (:func:`bounded_schema`).
+    """
+    return bounded_schema(resolve_principle_format(schema, constrain=True))
+
+
 def bounded_schema(schema: Any) -> Any:
     """A copy of ``schema`` whose free strings and arrays have length bounds.
 
@@ -330,7 +344,8 @@ def bounded_schema(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: bounded_schema(v) for k, v in schema.items()}
-    if out.get("type") == "string" and "enum" not in out and "maxLength" not in out:
+    free = not ({"enum", "maxLength", "pattern"} & out.keys())
+    if out.get("type") == "string" and free:
         out["maxLength"] = GRAMMAR_MAX_STRING
     if out.get("type") == "array" and "maxItems" not in out:
         out["maxItems"] = max(GRAMMAR_MAX_ITEMS, int(out.get("minItems", 0)))
