@@ -130,6 +130,9 @@ def survey_detail(request, study_id: int, survey_id: int):
         "prolific_url": prolific_url(request, survey),
         "choices": services.screen_sides(survey.choices()),
         "editable": survey.status == SurveyStatus.DRAFT and counts.started == 0,
+        "quality_flags": services.survey_quality_flags(survey=survey)
+        if survey.status != SurveyStatus.OPEN
+        else [],
     }
     return render(request, "surveys/survey_detail.html", context)
 
@@ -139,8 +142,10 @@ def survey_detail(request, study_id: int, survey_id: int):
 def survey_open(request, study_id: int, survey_id: int):
     survey = _survey(request, study_id, survey_id)
     try:
-        services.survey_open(survey=survey)
-    except services.SurveyError as exc:
+        services.survey_open(
+            survey=survey, override=request.POST.get("override") == "1", user=request.user
+        )
+    except (services.SurveyError, services.QualityGateError) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "The survey is open: participants can now take part.")

@@ -26,6 +26,7 @@ from gcai.constitutions.forms import (
     constitution_items_from_formset,
 )
 from gcai.constitutions.models import Constitution, Method, PipelineRun
+from gcai.constitutions.quality import QualityGateError, flags_as_dicts, quality_flags_for
 
 LIST_LIMIT = 100
 
@@ -272,6 +273,11 @@ def constitution_detail(request, study_id: int, constitution_id: int):
         "evidence_more": more,
         "evidence_cap": EVIDENCE_CAP_MORE if more else EVIDENCE_CAP,
         "is_gcai": constitution.method == Method.GCAI,
+        "quality_flags": []
+        if constitution.is_published
+        else flags_as_dicts(
+            quality_flags_for(items, {pid: ev.counts for pid, ev in evidence.items()})
+        ),
     }
     return render(request, "constitutions/constitution_detail.html", context)
 
@@ -341,7 +347,13 @@ def constitution_edit(request, study_id: int, constitution_id: int):
 def constitution_publish(request, study_id: int, constitution_id: int):
     constitution = _constitution_for(request, study_id, constitution_id)
     try:
-        services.constitution_publish(constitution=constitution)
+        services.constitution_publish(
+            constitution=constitution,
+            override=request.POST.get("override") == "1",
+            user=request.user,
+        )
+    except QualityGateError as exc:
+        messages.error(request, str(exc))
     except services.ConstitutionError as exc:
         messages.error(request, f"Not published: {exc}")
     else:

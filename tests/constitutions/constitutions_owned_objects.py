@@ -257,7 +257,7 @@ def build_gcai_run(study, data: dict[str, Any], *, reason_text: str = "", **fiel
     run.training_pairs.set(pairs)
     who = data["annotator_pseudonym"]
     participant = data["participant"].pseudonym
-    ctx_text = "Prefer responses that are honest about uncertainty."
+    ctx_text = "Select the response that is honest about uncertainty."
     ev = [
         Evidence(pair_ids=[str(a.pair_id)], judgement_ids=[f"ann:{a.pk}"], participants=[who])
         for a in annotations
