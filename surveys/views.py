@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotations.access import study_for
+from gcai.constitutions.llm import embedded_model_of
+from gcai.core.stats import MIN_N_RATINGS
 from surveys import charts, exports, selectors, services
 from surveys.forms import SurveyForm
 from surveys.models import Survey, SurveyStatus
@@ -178,6 +180,8 @@ def _results_context(survey: Survey) -> dict:
         if results.ratings
         else None,
         "alpha": 0.05,
+        "min_n": MIN_N_RATINGS,
+        "embedded_model": embedded_model_of(survey.constitution_a.run, survey.constitution_b.run),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -69,3 +70,20 @@ def embedder() -> Embedder:
         max_retries=int(getattr(settings, "GCAI_LLM_MAX_RETRIES", 5)),
         cache=DatabaseEmbeddingCache(),
     )
+
+
+def configured_backend() -> str:
+    """``local`` (the embedded model) or ``openai``, as configured now; stored with each job."""
+    return str(getattr(settings, "GCAI_LLM_BACKEND", "local") or "local")
+
+
+def embedded_model_of(*jobs: Any) -> str:
+    """The embedded model's name if any of ``jobs`` (runs, evaluations) used it, else "".
+
+    Pages built from the tiny offline model say so (see templates/_embedded_model.html):
+    its principles and judgements show that the loop works, not research results.
+    """
+    for job in jobs:
+        if job is not None and (job.config or {}).get("llm_backend") == "local":
+            return job.llm_model or "the embedded model"
+    return ""

@@ -26,6 +26,7 @@ from django.utils import timezone
 from annotations.models import Annotation, Moderation, PreferencePair, Split, Study, ValueStatement
 from gcai.constitutions import jobs, pipeline
 from gcai.constitutions.evidence import SOURCE_REASONS_KEY
+from gcai.constitutions.llm import configured_backend
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
@@ -231,6 +232,7 @@ def run_create(
         "max_training_pairs": max_training_pairs,
         "dataset_ids": list(dataset_ids or []),
         "publish": bool(publish),
+        "llm_backend": configured_backend(),
     }
     core_config = pipeline.method_config(method, config)  # validates, naming the field
     config["method_config"] = core_config.to_dict()
@@ -246,6 +248,7 @@ def run_create(
         config=config,
         created_by=user if getattr(user, "is_authenticated", False) else None,
         comparison_group=comparison_group,
+        llm_model=str(getattr(settings, "GCAI_LLM_MODEL", ""))[:200],
     )
     run.training_pairs.set(training_pair_ids)
     return run

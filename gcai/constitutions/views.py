@@ -25,6 +25,7 @@ from gcai.constitutions.forms import (
     RunForm,
     constitution_items_from_formset,
 )
+from gcai.constitutions.llm import embedded_model_of
 from gcai.constitutions.models import Constitution, Method, PipelineRun
 from gcai.constitutions.quality import QualityGateError, flags_as_dicts, quality_flags_for
 
@@ -153,6 +154,7 @@ def run_detail(request, study_id: int, run_id: int):
         "partners": partners,
         "n_training_pairs": run.training_pairs.count(),
         "config": selectors.run_config_display(run=run),
+        "embedded_model": embedded_model_of(run),
     }
     return render(request, "constitutions/run_detail.html", context)
 
@@ -273,6 +275,7 @@ def constitution_detail(request, study_id: int, constitution_id: int):
         "evidence_more": more,
         "evidence_cap": EVIDENCE_CAP_MORE if more else EVIDENCE_CAP,
         "is_gcai": constitution.method == Method.GCAI,
+        "embedded_model": embedded_model_of(constitution.run),
         "quality_flags": []
         if constitution.is_published
         else flags_as_dicts(
