@@ -8,12 +8,13 @@ Both packages are the ``local`` extra: ``pip install -e .[local]``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,33 @@ _MODELS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _without_weight_repacking() -> Iterator[None]:
+    """Load models without llama.cpp's "extra buffer types" (CPU-specific weight repacking).
+
+    A CPU build repacks weights for AMX when the CPU advertises it, and hosts that
+    advertise AMX without letting processes use it (containers, some hypervisors) kill
+    the process with SIGILL on the first call. The plain CPU path works everywhere and a
+    135M-270M model gains little from repacking. Llama() takes no such argument, so its
+    default model parameters are adjusted while it loads (callers hold _MODELS_LOCK).
+    """
+    from llama_cpp import llama_cpp as low_level  # the module Llama() reads defaults from
+
+    original = low_level.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    low_level.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        low_level.llama_model_default_params = original
+
+
 def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     key = (str(path), n_ctx, os.getpid())
     with _MODELS_LOCK:
@@ -96,12 +124,13 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
                 ) from exc
 
             started = time.monotonic()
-            llm = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                verbose=False,
-            )
+            with _without_weight_repacking():
+                llm = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    verbose=False,
+                )
             logger.info("loaded %s in %.1fs", path.name, time.monotonic() - started)
             _MODELS[key] = (llm, threading.Lock())
         return _MODELS[key]
