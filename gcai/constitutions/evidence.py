@@ -68,3 +68,40 @@ def principle_evidence_counts(*, principle_ids: Sequence[int]) -> dict[int, dict
 def evidence_total(counts: dict[str, int]) -> int:
     """All human input behind a principle (a dataset reason's pair is counted once)."""
     return counts["reasons"] + counts["statements"] + counts["pairs"]
+
+
+def pair_evidence_get(*, study: Any, pair_id: int) -> dict[str, Any]:
+    """One preference pair as evidence: its texts, label, imported reason, the reasons
+    people gave on it (pseudonyms only) and the principles it supports (4 queries).
+
+    Raises ``PreferencePair.DoesNotExist`` for a pair outside ``study``.
+    """
+    from annotations.models import Annotation, PreferencePair
+    from gcai.constitutions.selectors import _annotator_pseudonyms, annotation_author
+
+    pair = PreferencePair.objects.select_related("dataset").get(pk=pair_id, dataset__study=study)
+    annotations = list(
+        Annotation.objects.filter(pair=pair)
+        .exclude(reason="")
+        .exclude(metadata__has_key="annotator_type")
+        .select_related("participant")
+        .order_by("pk")
+    )
+    names = _annotator_pseudonyms(study, [a.annotator_id for a in annotations if a.annotator_id])
+    principles = list(
+        Principle.objects.filter(supporting_pairs=pair)
+        .select_related("run")
+        .order_by("run_id", "rank")
+    )
+    return {
+        "pair": pair,
+        "reasons": [
+            {
+                "author": annotation_author(a, names),
+                "preferred": a.get_preferred_display(),
+                "reason": a.reason,
+            }
+            for a in annotations
+        ],
+        "principles": principles,
+    }

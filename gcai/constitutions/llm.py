@@ -17,6 +17,7 @@ from gcai.constitutions.llm_cache import DatabaseEmbeddingCache, DatabaseRespons
 from gcai.core.embed import Embedder, build_embedder
 from gcai.core.llm.base import ChatModel
 from gcai.core.llm.factory import LLMSettings, build_chat_model
+from gcai.core.llm.local import GEMMA_NAME, gemma_model_path
 from gcai.core.llm.usage import UsageMeter
 
 
@@ -27,6 +28,8 @@ def llm_settings() -> LLMSettings:
     # For the local backend the model setting is only meaningful as a path to a GGUF
     # file; a model name like "smollm2-135m-instruct" means "the bundled one".
     model_path = model if backend == "local" and model.endswith(".gguf") else None
+    if backend == "local" and model == GEMMA_NAME:
+        model_path = str(gemma_model_path(Path(settings.VAR_DIR) / "models"))
     if model_path and not Path(model_path).is_file():
         raise ValueError(f"GCAI_LLM_MODEL points to a missing GGUF file: {model_path}")
     return LLMSettings(

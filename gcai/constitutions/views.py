@@ -364,3 +364,18 @@ def constitution_publish(request, study_id: int, constitution_id: int):
     return redirect(
         "constitution_detail", study_id=constitution.study_id, constitution_id=constitution.pk
     )
+
+
+@login_required
+@require_GET
+def pair_detail(request, study_id: int, pair_id: int):
+    """A preference pair as evidence: linked from every principle it supports."""
+    from annotations.models import PreferencePair
+    from gcai.constitutions.evidence import pair_evidence_get
+
+    study = study_for(request.user, study_id)
+    try:
+        context = pair_evidence_get(study=study, pair_id=pair_id)
+    except PreferencePair.DoesNotExist:
+        raise Http404("No such pair in this study.") from None
+    return render(request, "constitutions/pair_detail.html", {"study": study, **context})

@@ -370,6 +370,14 @@ for _name in (
     "api_run_artifacts",
 ):
     entry_points.register(_name)(_run_kwargs)
+
+
+def _pair_kwargs(owned: dict[str, Any]) -> dict[str, Any]:
+    pair = owned["run"].training_pairs.order_by("pk").first()
+    return {"study_id": owned["study"].pk, "pair_id": pair.pk}
+
+
+entry_points.register("pair_detail")(_pair_kwargs)
 for _name in ("run_stage", "run_stage_export", "api_run_artifact_detail"):
     entry_points.register(_name)(_stage_kwargs)
 for _name in (

