@@ -101,13 +101,17 @@ class SurveyStatusAPI(SurveyScopedAPIView):
         survey = self.get_survey()
         data = SurveyStatusInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        change = (
-            services.survey_open
-            if data.validated_data["status"] == SurveyStatus.OPEN
-            else services.survey_close
-        )
         try:
-            change(survey=survey)
+            if data.validated_data["status"] == SurveyStatus.OPEN:
+                services.survey_open(
+                    survey=survey, override=data.validated_data["override"], user=request.user
+                )
+            else:
+                services.survey_close(survey=survey)
+        except services.QualityGateError as exc:
+            return Response(
+                {"detail": str(exc), "flags": exc.flags}, status=status.HTTP_400_BAD_REQUEST
+            )
         except services.SurveyError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(SurveyOutputSerializer(survey, context={"request": request}).data)

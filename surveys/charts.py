@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from surveys.results import QuestionResult, RatingResult
 
-LABEL_W = 190  # room for the question key at the left
+LABEL_W = 190  # room for the question label at the left
 PLOT_W = 460
 ROW_H = 34
 BAR_H = 18
@@ -64,7 +64,7 @@ def share_chart(questions: list[QuestionResult]) -> ShareChart:
         a_share, b_share = q.a.share or 0.0, q.b.share or 0.0
         rows.append(
             ShareRow(
-                label=q.key,
+                label=q.label,
                 y=y + ROW_H / 2 + 4,
                 bar_y=y + (ROW_H - BAR_H) / 2,
                 a_w=round(PLOT_W * a_share, 1),
@@ -126,7 +126,7 @@ def _scale(value: float) -> float:
 
 
 def rating_chart(ratings: list[RatingResult]) -> RatingChart:
-    """Mean rating per principle (bars from 1) with its 95% t-interval."""
+    """Mean rating per principle (bars from 1) with its 95% interval (inside the scale)."""
     rows = []
     for i, r in enumerate(ratings):
         y = TOP + i * ROW_H

@@ -67,7 +67,7 @@ def results_rows(*, survey: Survey, results: SurveyResults) -> Iterator[list[Any
         yield ["responses", "all", metric, value]
     for q in data["questions"]:
         for metric, value in q.items():
-            if metric not in ("key", "text"):
+            if metric not in ("key", "label", "text"):
                 yield ["question", q["key"], metric, value]
     if data["side_bias"]:
         for metric, value in data["side_bias"].items():

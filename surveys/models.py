@@ -49,6 +49,9 @@ class Survey(models.Model):
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when it was opened although the quality gate flagged principles of A or B: the
+    # flags, who confirmed and when (see gcai.constitutions.quality).
+    quality_override = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -3,7 +3,9 @@
 Per comparison question: counts of a / b / tie / both bad, the share preferring each
 constitution with a 95% Wilson interval, an exact two-sided binomial test against 0.5,
 and Holm's correction across the questions. Across questions: a test for a left-side
-(position) bias. Per principle: mean Likert rating with a Student-t interval.
+(position) bias. Per principle: mean Likert rating with an interval that stays on the
+1-5 scale (:func:`gcai.core.stats.bounded_mean_interval`). Every number computed from
+fewer than ``stats.MIN_N_RATINGS`` participants carries a warning.
 
 Only completed responses count. Screened-out (failed attention check) and unfinished
 responses are excluded from every number and reported as counts instead.
@@ -38,6 +40,21 @@ from surveys.models import (
 )
 
 ALPHA = 0.05
+RATING_SCALE = (1, 5)  # the Likert range the database enforces (rating_likert_range)
+# Short names for the default questions, for charts and table rows (keys are for files).
+QUESTION_LABELS = {
+    "moral_grounding": "Moral grounding",
+    "personal_preference": "Personal preference",
+    "coherence": "Coherence",
+    "plurality": "Plurality of views",
+    "wide_governance": "Fit to govern AI in wide use",
+    "attention_check": "Attention check",
+}
+
+
+def question_label(key: str) -> str:
+    """A readable name for a question: known keys by name, others de-snake-cased."""
+    return QUESTION_LABELS.get(key) or key.replace("_", " ").strip().capitalize() or key
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +88,16 @@ class QuestionResult:
     p_holm: float
 
     @property
+    def label(self) -> str:
+        return question_label(self.key)
+
+    @property
     def n_answers(self) -> int:
         return self.n_a + self.n_b + self.n_tie + self.n_both_bad
+
+    @property
+    def warning(self) -> str:
+        return stats.small_sample_warning(self.a.n, stats.MIN_N_RATINGS, "answers")
 
     @property
     def p_value(self) -> float:
@@ -112,6 +137,11 @@ class RatingResult:
     sd: float | None
     lo: float | None
     hi: float | None
+    method: str = "bayes-bootstrap"
+
+    @property
+    def warning(self) -> str:
+        return stats.small_sample_warning(self.n, stats.MIN_N_RATINGS, "ratings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,17 +162,28 @@ class SurveyResults:
     # Mean of each participant's mean rating of a constitution's principles.
     constitution_ratings: dict[str, RatingResult] = field(default_factory=dict)
 
+    @property
+    def warning(self) -> str:
+        """Shown above every number when too few participants completed the survey."""
+        return stats.small_sample_warning(
+            self.counts.completed, stats.MIN_N_RATINGS, "completed participants"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready numbers (the API and CSV export both use this)."""
         return {
             "counts": asdict(self.counts),
             "ties_in_share": self.ties_in_share,
             "alpha": ALPHA,
+            "min_n": stats.MIN_N_RATINGS,
+            "warning": self.warning,
             "questions": [
                 {
                     "position": q.position,
                     "key": q.key,
+                    "label": q.label,
                     "text": q.text,
+                    "warning": q.warning,
                     "n_a": q.n_a,
                     "n_b": q.n_b,
                     "n_tie": q.n_tie,
@@ -163,8 +204,10 @@ class SurveyResults:
                 for q in self.questions
             ],
             "side_bias": asdict(self.side_bias) if self.side_bias else None,
-            "ratings": [asdict(r) for r in self.ratings],
-            "constitution_ratings": {k: asdict(v) for k, v in self.constitution_ratings.items()},
+            "ratings": [{**asdict(r), "warning": r.warning} for r in self.ratings],
+            "constitution_ratings": {
+                k: {**asdict(v), "warning": v.warning} for k, v in self.constitution_ratings.items()
+            },
         }
 
 
@@ -199,8 +242,8 @@ def question_result(
 
 
 def _rating_result(side: str, position: int, text: str, values: list[float]) -> RatingResult:
-    m = stats.mean_t_interval(values)
-    return RatingResult(side, position, text, m.n, m.mean, m.sd, m.lo, m.hi)
+    m = stats.bounded_mean_interval(values, *RATING_SCALE)
+    return RatingResult(side, position, text, m.n, m.mean, m.sd, m.lo, m.hi, m.method)
 
 
 def response_counts(*, survey: Survey) -> ResponseCounts:

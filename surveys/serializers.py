@@ -58,6 +58,10 @@ class SurveyInputSerializer(serializers.Serializer):
 
 class SurveyStatusInputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[SurveyStatus.OPEN, SurveyStatus.CLOSED])
+    override = serializers.BooleanField(
+        default=False,
+        help_text="Open although the quality check flagged principles (recorded).",
+    )
 
 
 class ConstitutionBriefSerializer(serializers.ModelSerializer):

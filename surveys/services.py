@@ -21,6 +21,13 @@ from django.utils import timezone
 
 from annotations.models import Participant, Study, new_completion_code
 from gcai.constitutions.models import Constitution
+from gcai.constitutions.quality import (
+    QualityGateError,
+    constitution_quality_flags,
+    flags_as_dicts,
+    gate_message,
+    override_record,
+)
 from surveys import blinding
 from surveys.models import (
     Answer,
@@ -317,8 +324,24 @@ def survey_update(
     return survey
 
 
-def survey_open(*, survey: Survey) -> Survey:
-    """Start (or resume) accepting participants."""
+def survey_quality_flags(*, survey: Survey) -> list[dict[str, Any]]:
+    """Quality-gate flags of both constitutions, each labelled A or B."""
+    return [
+        flag
+        for label, constitution in (("A", survey.constitution_a), ("B", survey.constitution_b))
+        for flag in flags_as_dicts(
+            constitution_quality_flags(constitution=constitution), label=label
+        )
+    ]
+
+
+def survey_open(*, survey: Survey, override: bool = False, user: Any = None) -> Survey:
+    """Start (or resume) accepting participants.
+
+    Participants must not judge garbage: flagged principles in either constitution (see
+    :func:`gcai.constitutions.quality.constitution_quality_flags`) refuse the opening with
+    :class:`QualityGateError` unless ``override`` is set; the override is recorded.
+    """
     _validate_constitutions(
         study=survey.study,
         constitution_a=survey.constitution_a,
@@ -336,8 +359,15 @@ def survey_open(*, survey: Survey) -> Survey:
         consent_text=survey.consent_text,
         questions=list(survey.questions.values_list("key", "text")),
     )
+    flags = survey_quality_flags(survey=survey)
+    if flags and not override:
+        raise QualityGateError(gate_message(flags, action="opened", confirm="Open anyway"), flags)
     survey.status = SurveyStatus.OPEN
-    survey.save(update_fields=["status"])
+    fields = ["status"]
+    if flags or survey.quality_override:
+        survey.quality_override = override_record(flags, user) if flags else {}
+        fields.append("quality_override")
+    survey.save(update_fields=fields)
     return survey
 
 

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotations.access import study_for
+from gcai.constitutions.llm import embedded_model_of
+from gcai.core.stats import MIN_N_RATINGS
 from surveys import charts, exports, selectors, services
 from surveys.forms import SurveyForm
 from surveys.models import Survey, SurveyStatus
@@ -128,6 +130,9 @@ def survey_detail(request, study_id: int, survey_id: int):
         "prolific_url": prolific_url(request, survey),
         "choices": services.screen_sides(survey.choices()),
         "editable": survey.status == SurveyStatus.DRAFT and counts.started == 0,
+        "quality_flags": services.survey_quality_flags(survey=survey)
+        if survey.status != SurveyStatus.OPEN
+        else [],
     }
     return render(request, "surveys/survey_detail.html", context)
 
@@ -137,8 +142,10 @@ def survey_detail(request, study_id: int, survey_id: int):
 def survey_open(request, study_id: int, survey_id: int):
     survey = _survey(request, study_id, survey_id)
     try:
-        services.survey_open(survey=survey)
-    except services.SurveyError as exc:
+        services.survey_open(
+            survey=survey, override=request.POST.get("override") == "1", user=request.user
+        )
+    except (services.SurveyError, services.QualityGateError) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "The survey is open: participants can now take part.")
@@ -175,6 +182,8 @@ def _results_context(survey: Survey) -> dict:
         if results.ratings
         else None,
         "alpha": 0.05,
+        "min_n": MIN_N_RATINGS,
+        "embedded_model": embedded_model_of(survey.constitution_a.run, survey.constitution_b.run),
     }
 
 

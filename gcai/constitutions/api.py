@@ -318,16 +318,38 @@ class ConstitutionVersionCreateAPI(ConstitutionScopedAPIView):
         )
 
 
+class PublishInputSerializer(serializers.Serializer):
+    override = serializers.BooleanField(
+        default=False,
+        help_text="Publish although the quality check flagged principles (recorded).",
+    )
+
+
 class ConstitutionPublishAPI(ConstitutionScopedAPIView):
     @extend_schema(
         tags=TAG_CONSTITUTIONS,
         summary="Publish a draft (it becomes immutable)",
-        request=None,
+        description=(
+            "Runs the quality check first: principles that are not one well-formed sentence, "
+            "duplicates and principles without evidence refuse publication with 400 and a "
+            "`flags` list, unless `override` is true (the override is recorded)."
+        ),
+        request=PublishInputSerializer,
         responses={200: ConstitutionOutputSerializer, 400: DetailSerializer},
     )
     def post(self, request, study_id: int, constitution_id: int):
+        data = PublishInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         try:
-            constitution = services.constitution_publish(constitution=self.get_constitution())
+            constitution = services.constitution_publish(
+                constitution=self.get_constitution(),
+                override=data.validated_data["override"],
+                user=request.user,
+            )
+        except services.QualityGateError as exc:
+            return Response(
+                {"detail": str(exc), "flags": exc.flags}, status=status.HTTP_400_BAD_REQUEST
+            )
         except services.ConstitutionError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(ConstitutionOutputSerializer(constitution).data)

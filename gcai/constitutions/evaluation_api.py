@@ -16,6 +16,7 @@ from annotations.api import StudyScopedAPIView
 from gcai.constitutions import evaluation_views, evaluations
 from gcai.constitutions.evaluations import EvaluationError
 from gcai.constitutions.models import Constitution, Evaluation, EvaluationKind
+from gcai.core.stats import MIN_N_PAIRS, small_sample_warning
 
 # --------------------------------------------------------------------------- serializers
 
@@ -105,6 +106,9 @@ class EvaluationOutputSerializer(serializers.Serializer):
     created_at = serializers.CharField()
     finished_at = serializers.CharField(allow_null=True)
     n_scored = serializers.IntegerField(allow_null=True)
+    warning = serializers.CharField(
+        help_text="Set when too few pairs were scored to draw a conclusion."
+    )
     accuracy = EstimateSerializer(allow_null=True)
     kappa = EstimateSerializer(allow_null=True)
     similarity = serializers.FloatField(allow_null=True)
@@ -139,6 +143,9 @@ def _output(evaluation: Evaluation) -> dict[str, Any]:
         },
         "created_at": evaluation.created_at.isoformat(),
         "n_scored": metrics.get("n_scored"),
+        "warning": small_sample_warning(metrics.get("n_scored"), MIN_N_PAIRS, "scored pairs")
+        if metrics
+        else "",
         "accuracy": metrics.get("accuracy"),
         "kappa": metrics.get("kappa"),
         "similarity": row["similarity"],

@@ -21,8 +21,10 @@ from annotations.access import object_for, study_for
 from gcai.constitutions import evaluations
 from gcai.constitutions.charts import PALETTE, Bar, bar_chart, percent_format
 from gcai.constitutions.evaluations import EvaluationError
+from gcai.constitutions.llm import embedded_model_of
 from gcai.constitutions.models import Constitution, Evaluation
 from gcai.core.evaluate import orthogonal_constitution
+from gcai.core.stats import MIN_N_PAIRS, small_sample_warning
 from gcai.csvsafe import csv_text
 from gcai.dbid import is_db_id
 
@@ -358,6 +360,12 @@ def evaluation_detail(request, study_id: int, evaluation_id: int):
     context = {
         "study": evaluation.study,
         "evaluation": evaluation,
+        "embedded_model": embedded_model_of(
+            evaluation, evaluation.constitution.run if evaluation.constitution else None
+        ),
+        "small_sample": small_sample_warning(row["n_scored"], MIN_N_PAIRS, "scored pairs")
+        if metrics
+        else "",
         "row": row,
         "metric_rows": _metric_rows(row, metrics) if metrics else [],
         "confusion": _confusion_rows(metrics) if metrics else [],
@@ -457,6 +465,12 @@ def evaluation_compare(request, study_id: int, group: str):
         "has_similarity": any(r["similarity"] is not None for r in rows),
         "any_active": any(r["evaluation"].is_active for r in rows),
         "train_split": any(r["split"] == "train" for r in rows),
+        "embedded_model": embedded_model_of(*rows_in),
+        "small_sample": small_sample_warning(
+            min(r["n_scored"] or 0 for r in done), MIN_N_PAIRS, "scored pairs"
+        )
+        if done
+        else "",
     }
     return render(request, "constitutions/evaluation_compare.html", context)
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from annotations.models import Annotation, PreferencePair, Split, Study
 from gcai.constitutions import jobs
+from gcai.constitutions.llm import configured_backend
 from gcai.constitutions.models import Constitution, Evaluation, EvaluationKind, JobStatus
 from gcai.constitutions.pipeline import sample_ids
 from gcai.constitutions.runs import pair_label
@@ -46,6 +47,7 @@ from gcai.core.evaluate import (
 from gcai.core.llm.base import LLMCancelled
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.similarity import constitution_similarity, reference_similarity
+from gcai.core.stats import MIN_N_PAIRS, small_sample_warning
 from gcai.core.types import Pair, Preference
 
 log = logging.getLogger(__name__)
@@ -226,6 +228,7 @@ def evaluation_create(
         "n_pairs": len(labels),
         # Labels are frozen at creation: annotations added later do not move the target.
         "labels": {str(pk): label for pk, label in sorted(labels.items())},
+        "llm_backend": configured_backend(),
     }
     evaluation = Evaluation.objects.create(
         study=study,
@@ -721,6 +724,13 @@ def evaluation_table_text(evaluations: Sequence[Evaluation]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
     notes = []
+    scored = [r["n_scored"] for r in rows if r["n_scored"] is not None]
+    if scored and min(scored) < MIN_N_PAIRS:
+        notes.append(
+            "Small sample: "
+            + small_sample_warning(min(scored), MIN_N_PAIRS, "scored pairs")
+            + " These numbers are shown for completeness only."
+        )
     if any(r["split"] == Split.TRAIN for r in rows):
         notes.append("Split 'train': training pairs, not held out; accuracy is optimistic.")
     sims = [r for r in rows if r["similarity"] is not None]
@@ -912,7 +922,15 @@ def comparison_differences(
 def _signed(estimate: dict[str, Any]) -> str:
     if estimate.get("value") is None:
         return "-"
-    return (
-        f"{100 * estimate['value']:+.1f} pts "
-        f"[{100 * estimate['lo']:+.1f}, {100 * estimate['hi']:+.1f}]"
-    )
+    n = int(estimate.get("n") or 0)
+    if estimate.get("lo") is None or estimate["lo"] == estimate["hi"]:
+        # Every resample gives the same difference: the two were scored alike on every
+        # pair, which says nothing about how they would differ on other pairs.
+        text = f"{100 * estimate['value']:+.1f} pts (scored alike on all {n} pairs: no interval)"
+    else:
+        text = (
+            f"{100 * estimate['value']:+.1f} pts "
+            f"[{100 * estimate['lo']:+.1f}, {100 * estimate['hi']:+.1f}]"
+        )
+    warning = small_sample_warning(n, MIN_N_PAIRS, "pairs")
+    return f"{text}. {warning}" if warning else text

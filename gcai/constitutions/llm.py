@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -16,6 +17,7 @@ from gcai.constitutions.llm_cache import DatabaseEmbeddingCache, DatabaseRespons
 from gcai.core.embed import Embedder, build_embedder
 from gcai.core.llm.base import ChatModel
 from gcai.core.llm.factory import LLMSettings, build_chat_model
+from gcai.core.llm.local import GEMMA_NAME, gemma_model_path
 from gcai.core.llm.usage import UsageMeter
 
 
@@ -26,6 +28,8 @@ def llm_settings() -> LLMSettings:
     # For the local backend the model setting is only meaningful as a path to a GGUF
     # file; a model name like "smollm2-135m-instruct" means "the bundled one".
     model_path = model if backend == "local" and model.endswith(".gguf") else None
+    if backend == "local" and model == GEMMA_NAME:
+        model_path = str(gemma_model_path(Path(settings.VAR_DIR) / "models"))
     if model_path and not Path(model_path).is_file():
         raise ValueError(f"GCAI_LLM_MODEL points to a missing GGUF file: {model_path}")
     return LLMSettings(
@@ -69,3 +73,20 @@ def embedder() -> Embedder:
         max_retries=int(getattr(settings, "GCAI_LLM_MAX_RETRIES", 5)),
         cache=DatabaseEmbeddingCache(),
     )
+
+
+def configured_backend() -> str:
+    """``local`` (the embedded model) or ``openai``, as configured now; stored with each job."""
+    return str(getattr(settings, "GCAI_LLM_BACKEND", "local") or "local")
+
+
+def embedded_model_of(*jobs: Any) -> str:
+    """The embedded model's name if any of ``jobs`` (runs, evaluations) used it, else "".
+
+    Pages built from the tiny offline model say so (see templates/_embedded_model.html):
+    its principles and judgements show that the loop works, not research results.
+    """
+    for job in jobs:
+        if job is not None and (job.config or {}).get("llm_backend") == "local":
+            return job.llm_model or "the embedded model"
+    return ""

@@ -176,6 +176,9 @@ class Constitution(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Set when it was published although the quality gate flagged principles: the flags,
+    # who confirmed "Publish anyway" and when (see gcai.constitutions.quality).
+    quality_override = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["study", "title", "-version"]

@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from annotations.models import Annotation, Moderation, PreferencePair, Split, Study, ValueStatement
 from gcai.constitutions import engine, jobs, pipeline
+from gcai.constitutions.evidence import SOURCE_REASONS_KEY
+from gcai.constitutions.llm import configured_backend
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
@@ -31,6 +33,7 @@ from gcai.constitutions.models import (
     StageArtifact,
 )
 from gcai.constitutions.pipeline import RunInputs
+from gcai.constitutions.quality import QualityGateError
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.types import Judgement, Pair, Preference, Statement
 
@@ -222,6 +225,7 @@ def run_create(
         "max_training_pairs": max_training_pairs,
         "dataset_ids": list(dataset_ids or []),
         "publish": bool(publish),
+        "llm_backend": configured_backend(),
     }
     core_config = pipeline.method_config(method, config)  # validates, naming the field
     config["method_config"] = core_config.to_dict()
@@ -237,6 +241,7 @@ def run_create(
         config=config,
         created_by=user if getattr(user, "is_authenticated", False) else None,
         comparison_group=comparison_group,
+        llm_model=str(getattr(settings, "GCAI_LLM_MODEL", ""))[:200],
     )
     run.training_pairs.set(training_pair_ids)
     return run
@@ -364,23 +369,32 @@ def run_finish(*, run: PipelineRun, ctx: RunInputs) -> Constitution:
         ]
     )
     pair_links, ann_links, stmt_links = [], [], []
+    stats_updates: list[Principle] = []
     PairThrough = Principle.supporting_pairs.through
     AnnThrough = Principle.supporting_annotations.through
     StmtThrough = Principle.supporting_statements.through
     valid_pairs = set(run.training_pairs.values_list("pk", flat=True))
     for row, p in zip(rows, principles, strict=True):
         pair_ids = {int(x) for x in p.pair_ids if str(x).isdigit()}
+        source_reasons: set[int] = set()
         for jid in p.judgement_ids:
             kind, _, pk = str(jid).partition(":")
             if kind == "ann" and pk.isdigit():
                 ann_links.append(AnnThrough(principle_id=row.pk, annotation_id=int(pk)))
             elif kind == "src" and pk.isdigit():
                 pair_ids.add(int(pk))
+                source_reasons.add(int(pk))
+        if source_reasons & valid_pairs:
+            # A reason imported with its pair has no annotation row: keep which pairs
+            # carried one, so pages count it as a reason (gcai.constitutions.evidence).
+            row.stats[SOURCE_REASONS_KEY] = sorted(source_reasons & valid_pairs)
+            stats_updates.append(row)
         for pid in sorted(pair_ids & valid_pairs):
             pair_links.append(PairThrough(principle_id=row.pk, preferencepair_id=pid))
         for sid in p.statement_ids:
             if str(sid).isdigit():
                 stmt_links.append(StmtThrough(principle_id=row.pk, valuestatement_id=int(sid)))
+    Principle.objects.bulk_update(stats_updates, ["stats"])
     PairThrough.objects.bulk_create(pair_links, ignore_conflicts=True)
     AnnThrough.objects.bulk_create(ann_links, ignore_conflicts=True)
     StmtThrough.objects.bulk_create(stmt_links, ignore_conflicts=True)
@@ -405,7 +419,14 @@ def run_finish(*, run: PipelineRun, ctx: RunInputs) -> Constitution:
         if run.config.get("publish") and rows:
             from gcai.constitutions.services import constitution_publish
 
-            constitution_publish(constitution=constitution)
+            try:
+                # A savepoint: a refused publication must not undo the stored results.
+                with transaction.atomic():
+                    constitution_publish(constitution=constitution)
+            except QualityGateError as exc:
+                # Left as a draft for a researcher to fix or publish anyway.
+                run.config = {**run.config, "publish_blocked": str(exc), "_flags": exc.flags}
+                PipelineRun.objects.filter(pk=run.pk).update(config=run.config)
     PipelineRun.objects.filter(pk=run.pk).update(
         status=JobStatus.SUCCEEDED, stage="done", finished_at=timezone.now(), error=""
     )

@@ -31,6 +31,9 @@ from annotations.models import (
 )
 from gcai.constitutions import pipeline
 from gcai.constitutions.charts import Bar, StackedRow, bar_chart, stacked_bar_chart
+from gcai.constitutions.evidence import EVIDENCE_KINDS, evidence_total, zero_counts
+from gcai.constitutions.evidence import principle_evidence_counts as evidence_counts_of
+from gcai.constitutions.evidence import through as evidence_through
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
@@ -951,31 +954,13 @@ def run_principles(*, run: PipelineRun) -> list[Principle]:
 
 
 def _zero_counts() -> dict[str, int]:
-    return {"annotations": 0, "statements": 0, "pairs": 0}
+    return zero_counts()
 
 
-def principle_evidence_counts(*, principle_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Per principle: how many annotations, statements and pairs support it (3 queries).
-
-    Counted per through table, not with joined COUNTs, which would multiply rows.
-    """
-    out: dict[int, dict[str, int]] = {pid: _zero_counts() for pid in principle_ids}
-    if not principle_ids:
-        return out
-    for key in EVIDENCE_KINDS:
-        rows = (
-            _through(key)
-            .objects.filter(principle_id__in=principle_ids)
-            .values("principle_id")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for row in rows:
-            out[row["principle_id"]][key] = row["n"]
-    return out
+# One evidence count for every page (constitution, run, stages, comparison, exports).
+principle_evidence_counts = evidence_counts_of
 
 
-EVIDENCE_KINDS: tuple[str, ...] = ("annotations", "statements", "pairs")
 _THROUGH_FK = {
     "annotations": "annotation_id",
     "statements": "valuestatement_id",
@@ -984,12 +969,7 @@ _THROUGH_FK = {
 
 
 def _through(key: str) -> Any:
-    """The many-to-many table linking principles to one kind of evidence."""
-    return {
-        "annotations": Principle.supporting_annotations,
-        "statements": Principle.supporting_statements,
-        "pairs": Principle.supporting_pairs,
-    }[key].through
+    return evidence_through(key)
 
 
 def principle_evidence_ids(*, principle_ids: Sequence[int]) -> dict[int, dict[str, list[int]]]:
@@ -1115,7 +1095,7 @@ class PrincipleEvidence:
 
     @property
     def total(self) -> int:
-        return sum(self.counts.values())
+        return evidence_total(self.counts)
 
 
 def _capped(through: Any, principle_ids: Sequence[int], order: str, cap: int) -> QuerySet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,8 +12,14 @@ from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
     ConstitutionStatus,
-    Principle,
     WorkerPing,
+)
+from gcai.constitutions.quality import (
+    QualityGateError,
+    constitution_quality_flags,
+    flags_as_dicts,
+    gate_message,
+    override_record,
 )
 
 
@@ -42,32 +49,29 @@ class ConstitutionError(ValueError):
 
 
 @transaction.atomic
-def constitution_publish(*, constitution: Constitution) -> Constitution:
-    """Freeze a draft. Every principle must keep evidence behind it (grounding is the point)."""
+def constitution_publish(
+    *, constitution: Constitution, override: bool = False, user: Any = None
+) -> Constitution:
+    """Freeze a draft after the quality gate.
+
+    Principles that are not one well-formed sentence, duplicates and principles without
+    evidence (grounding is the point) block publication with :class:`QualityGateError`
+    unless ``override`` is set; an override is recorded with the flags, ``user`` and time.
+    """
     constitution = Constitution.objects.select_for_update().get(pk=constitution.pk)
     if constitution.is_published:
         return constitution
-    items = list(constitution.items.all())
-    if not items:
+    if not constitution.items.exists():
         raise ConstitutionError(
             "A constitution needs at least one principle before it is published."
         )
-    # Three queries for the whole constitution, not three per principle.
-    ids = [item.principle_id for item in items]
-    supported: set[int] = set()
-    for relation in ("supporting_pairs", "supporting_annotations", "supporting_statements"):
-        through = getattr(Principle, relation).through
-        supported.update(
-            through.objects.filter(principle_id__in=ids).values_list("principle_id", flat=True)
-        )
-    unsupported = [item.position for item in items if item.principle_id not in supported]
-    if unsupported:
-        raise ConstitutionError(
-            f"Principle(s) {', '.join(map(str, unsupported))} have no evidence; drop them or rebuild."
-        )
+    flags = flags_as_dicts(constitution_quality_flags(constitution=constitution))
+    if flags and not override:
+        raise QualityGateError(gate_message(flags, action="published"), flags)
     constitution.status = ConstitutionStatus.PUBLISHED
     constitution.published_at = timezone.now()
-    constitution.save(update_fields=["status", "published_at"])
+    constitution.quality_override = override_record(flags, user) if flags else {}
+    constitution.save(update_fields=["status", "published_at", "quality_override"])
     return constitution
 
 

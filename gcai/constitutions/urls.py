@@ -17,6 +17,7 @@ urlpatterns = [
         name="runs_create_comparison",
     ),
     path("studies/<id:study_id>/runs/compare/", views.run_compare, name="run_compare"),
+    path("studies/<id:study_id>/pairs/<id:pair_id>/", views.pair_detail, name="pair_detail"),
     path("studies/<id:study_id>/runs/<id:run_id>/", views.run_detail, name="run_detail"),
     path("studies/<id:study_id>/runs/<id:run_id>/cancel/", views.run_cancel, name="run_cancel"),
     path("studies/<id:study_id>/runs/<id:run_id>/resume/", views.run_resume, name="run_resume"),

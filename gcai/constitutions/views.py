@@ -26,7 +26,9 @@ from gcai.constitutions.forms import (
     RunForm,
     constitution_items_from_formset,
 )
+from gcai.constitutions.llm import embedded_model_of
 from gcai.constitutions.models import Constitution, Method, PipelineRun
+from gcai.constitutions.quality import QualityGateError, flags_as_dicts, quality_flags_for
 from gcai.constitutions.run_progress import run_overall
 
 LIST_LIMIT = 100
@@ -156,6 +158,7 @@ def run_detail(request, study_id: int, run_id: int):
         "partners": partners,
         "n_training_pairs": run.training_pairs.count(),
         "config": selectors.run_config_display(run=run),
+        "embedded_model": embedded_model_of(run),
     }
     return render(request, "constitutions/run_detail.html", context)
 
@@ -276,6 +279,12 @@ def constitution_detail(request, study_id: int, constitution_id: int):
         "evidence_more": more,
         "evidence_cap": EVIDENCE_CAP_MORE if more else EVIDENCE_CAP,
         "is_gcai": constitution.method == Method.GCAI,
+        "embedded_model": embedded_model_of(constitution.run),
+        "quality_flags": []
+        if constitution.is_published
+        else flags_as_dicts(
+            quality_flags_for(items, {pid: ev.counts for pid, ev in evidence.items()})
+        ),
     }
     return render(request, "constitutions/constitution_detail.html", context)
 
@@ -345,7 +354,13 @@ def constitution_edit(request, study_id: int, constitution_id: int):
 def constitution_publish(request, study_id: int, constitution_id: int):
     constitution = _constitution_for(request, study_id, constitution_id)
     try:
-        services.constitution_publish(constitution=constitution)
+        services.constitution_publish(
+            constitution=constitution,
+            override=request.POST.get("override") == "1",
+            user=request.user,
+        )
+    except QualityGateError as exc:
+        messages.error(request, str(exc))
     except services.ConstitutionError as exc:
         messages.error(request, f"Not published: {exc}")
     else:
@@ -353,3 +368,18 @@ def constitution_publish(request, study_id: int, constitution_id: int):
     return redirect(
         "constitution_detail", study_id=constitution.study_id, constitution_id=constitution.pk
     )
+
+
+@login_required
+@require_GET
+def pair_detail(request, study_id: int, pair_id: int):
+    """A preference pair as evidence: linked from every principle it supports."""
+    from annotations.models import PreferencePair
+    from gcai.constitutions.evidence import pair_evidence_get
+
+    study = study_for(request.user, study_id)
+    try:
+        context = pair_evidence_get(study=study, pair_id=pair_id)
+    except PreferencePair.DoesNotExist:
+        raise Http404("No such pair in this study.") from None
+    return render(request, "constitutions/pair_detail.html", {"study": study, **context})

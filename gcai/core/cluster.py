@@ -26,6 +26,7 @@ import numpy as np
 from gcai.core import prompts
 from gcai.core.embed import Embedder
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
 from gcai.core.types import Origin, Principle
 
 RepresentativeMode = Literal["random", "centroid", "summary"]
@@ -34,7 +35,7 @@ ProposalStatus = Literal["ok", "skipped", "error", "no_values"]
 
 SUMMARY_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"principle": {"type": "string", "minLength": 1}},
+    "properties": {"principle": {**PRINCIPLE_STRING_SCHEMA, "minLength": 1}},
     "required": ["principle"],
 }
 

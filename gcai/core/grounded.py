@@ -46,6 +46,7 @@ from gcai.core.cluster import (
 )
 from gcai.core.embed import Embedder
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
 from gcai.core.types import Constitution, Judgement, Origin, Pair, Preference, Principle, Statement
 from gcai.core.voting import (
     AGGREGATIONS,
@@ -64,7 +65,9 @@ STREAMS: tuple[str, ...] = ("contextual", "general")
 
 CONTEXTUAL_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"principles": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+    "properties": {
+        "principles": {"type": "array", "items": PRINCIPLE_STRING_SCHEMA, "minItems": 1}
+    },
     "required": ["principles"],
 }
 GENERAL_SCHEMA: dict[str, Any] = {
@@ -72,7 +75,7 @@ GENERAL_SCHEMA: dict[str, Any] = {
     "properties": {
         "has_values": {"type": "boolean"},
         "reason": {"type": "string"},
-        "principles": {"type": "array", "items": {"type": "string"}},
+        "principles": {"type": "array", "items": PRINCIPLE_STRING_SCHEMA},
     },
     "required": ["has_values", "principles"],
 }

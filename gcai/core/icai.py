@@ -51,6 +51,7 @@ from gcai.core.cluster import (
 from gcai.core.embed import Embedder
 from gcai.core.encoders import Encoder, validate_encoder_names
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
 from gcai.core.triplets import DiffCluster as DiffCluster
 from gcai.core.triplets import TripletSelection as TripletSelection
 from gcai.core.triplets import default_diff_clusters as default_diff_clusters
@@ -89,7 +90,7 @@ GENERATION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         # No maxItems: an extra principle should be trimmed, not fail the whole answer.
-        "principles": {"type": "array", "items": {"type": "string"}, "minItems": 1}
+        "principles": {"type": "array", "items": PRINCIPLE_STRING_SCHEMA, "minItems": 1}
     },
     "required": ["principles"],
 }

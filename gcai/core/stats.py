@@ -30,6 +30,15 @@ Formulas, with references:
   the coincidence matrix ``o``; handles missing ratings and any number of raters.
 - Percentile bootstrap (Efron 1979) over items, with a seeded generator.
 - Student-t interval for a mean: ``mean ± t_{n-1} * sd / sqrt(n)``.
+- Interval for the mean of a bounded scale (Likert ratings): Bayesian bootstrap
+  (Rubin 1981), i.e. the posterior of ``sum_i w_i x_i`` with Dirichlet weights ``w``,
+  over the n ratings plus half a pseudo-observation at each end of the scale (a weak
+  prior that the scale's range is possible). Every draw is a weighted mean of values in
+  the scale, so the interval never leaves it; the prior keeps it from collapsing to a
+  point when all ratings are equal; with many ratings it approaches the t-interval.
+- Minimum sample sizes: below :data:`MIN_N_RATINGS` participants or
+  :data:`MIN_N_PAIRS` pairs a number is shown with a warning that it cannot support a
+  conclusion (:func:`small_sample_warning`).
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ __all__ = [
     "ProportionTest",
     "binomial_test",
     "bootstrap",
+    "bounded_mean_interval",
     "cohen_kappa",
     "cohen_kappa_from_table",
     "fleiss_kappa",
@@ -59,6 +69,7 @@ __all__ = [
     "proportion",
     "proportion_test",
     "side_bias_test",
+    "small_sample_warning",
     "wilson_interval",
 ]
 
@@ -115,7 +126,7 @@ class ProportionTest:
 
 @dataclass(frozen=True, slots=True)
 class MeanEstimate:
-    """Mean of ratings with sample standard deviation and a Student-t interval."""
+    """Mean of ratings with sample standard deviation and an interval (``method``)."""
 
     mean: float | None
     sd: float | None
@@ -123,6 +134,7 @@ class MeanEstimate:
     lo: float | None
     hi: float | None
     confidence: float = 0.95
+    method: str = "t"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -433,3 +445,55 @@ def mean_t_interval(values: Sequence[float], confidence: float = 0.95) -> MeanEs
     sd = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + confidence / 2.0, df=n - 1)) * sd / math.sqrt(n)
     return MeanEstimate(mean, sd, n, mean - half, mean + half, confidence)
+
+
+def bounded_mean_interval(
+    values: Sequence[float],
+    low: float,
+    high: float,
+    confidence: float = 0.95,
+    *,
+    draws: int = 4000,
+    seed: int = 0,
+) -> MeanEstimate:
+    """Mean of ratings on the scale ``[low, high]`` with a credible interval inside it.
+
+    Bayesian bootstrap (see the module docstring) with half a pseudo-observation at each
+    end of the scale: "3.50 [-2.85, 9.85]" on a 1-5 scale (a t-interval at n = 2) and
+    the zero-width "4.00 [4.00, 4.00]" (two equal ratings) cannot happen. Seeded, so a
+    page shows the same numbers on every load. Values outside the scale raise
+    ``ValueError``.
+    """
+    if not high > low:
+        raise ValueError("high must be greater than low")
+    x = np.asarray(values, dtype=float)
+    n = int(x.size)
+    if n == 0:
+        return MeanEstimate(None, None, 0, None, None, confidence, "bayes-bootstrap")
+    if float(x.min()) < low or float(x.max()) > high:
+        raise ValueError(f"ratings must lie in [{low}, {high}]")
+    mean = float(x.mean())
+    sd = float(x.std(ddof=1)) if n > 1 else None
+    points = np.concatenate([x, [low, high]])
+    concentration = np.concatenate([np.ones(n), [0.5, 0.5]])
+    weights = np.random.default_rng(seed).dirichlet(concentration, size=draws)
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(weights @ points, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return MeanEstimate(mean, sd, n, float(lo), float(hi), confidence, "bayes-bootstrap")
+
+
+MIN_N_RATINGS = 10  # participants behind a survey statistic
+MIN_N_PAIRS = 30  # held-out pairs behind an evaluation statistic
+
+
+def small_sample_warning(n: int | None, min_n: int, unit: str) -> str:
+    """A warning to show next to a statistic computed from only ``n`` ``unit``, or ``""``.
+
+    ``unit`` is plural ("participants", "pairs"). Nothing is hidden: the number stays,
+    with a plain statement that it cannot support a conclusion yet.
+    """
+    if n is None or n >= min_n:
+        return ""
+    if n == 0:
+        return f"No {unit} yet: nothing to conclude."
+    return f"Only {n} {unit} (fewer than {min_n}): too few to draw a conclusion."

@@ -313,6 +313,11 @@ def demo_build(*, say: Say, build: bool = True, timeout_s: float = 1800) -> Demo
             result.problems.append(
                 f"{run.get_method_display()} run {run.pk} {run.status}: {run.error[:300]}"
             )
+        elif run.config.get("publish_blocked"):
+            # The quality gate kept the constitution a draft: say why, never override here.
+            result.problems.append(
+                f"{run.get_method_display()} run {run.pk}: {run.config['publish_blocked']}"
+            )
     constitutions = [
         c for run in result.runs for c in Constitution.objects.filter(run=run, status="published")
     ]

@@ -257,7 +257,7 @@ def build_gcai_run(study, data: dict[str, Any], *, reason_text: str = "", **fiel
     run.training_pairs.set(pairs)
     who = data["annotator_pseudonym"]
     participant = data["participant"].pseudonym
-    ctx_text = "Prefer responses that are honest about uncertainty."
+    ctx_text = "Select the response that is honest about uncertainty."
     ev = [
         Evidence(pair_ids=[str(a.pair_id)], judgement_ids=[f"ann:{a.pk}"], participants=[who])
         for a in annotations
@@ -370,6 +370,14 @@ for _name in (
     "api_run_artifacts",
 ):
     entry_points.register(_name)(_run_kwargs)
+
+
+def _pair_kwargs(owned: dict[str, Any]) -> dict[str, Any]:
+    pair = owned["run"].training_pairs.order_by("pk").first()
+    return {"study_id": owned["study"].pk, "pair_id": pair.pk}
+
+
+entry_points.register("pair_detail")(_pair_kwargs)
 for _name in ("run_stage", "run_stage_export", "api_run_artifact_detail"):
     entry_points.register(_name)(_stage_kwargs)
 for _name in (

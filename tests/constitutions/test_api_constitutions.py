@@ -143,17 +143,31 @@ def test_publish(api, gcai):
 
 
 def test_publish_refuses_principles_without_evidence(api, gcai):
+    text = "Select the response that cites a source for every claim."
     principle = Principle.objects.create(
-        run=gcai.run, study=gcai.study, text="Unsupported", origin=Origin.CONTEXTUAL
+        run=gcai.run, study=gcai.study, text=text, origin=Origin.CONTEXTUAL
     )
     ConstitutionPrinciple.objects.create(
-        constitution=gcai, principle=principle, position=2, text="Unsupported"
+        constitution=gcai, principle=principle, position=2, text=text
     )
     response = api.post(_url("api_constitution_publish", gcai))
     assert response.status_code == 400
-    assert "have no evidence" in response.json()["detail"]
+    body = response.json()
+    assert "quality check flagged 1 principle" in body["detail"]
+    assert [(f["position"], f["kind"]) for f in body["flags"]] == [(2, "no_evidence")]
     gcai.refresh_from_db()
     assert gcai.status == ConstitutionStatus.DRAFT
+    assert gcai.quality_override == {}
+
+
+def test_publish_with_override_records_the_flags_and_who(api, gcai, researcher):
+    gcai.items.update(text="] } ```python 1. The person explained their judgement")
+    response = api.post(_url("api_constitution_publish", gcai), {"override": True}, format="json")
+    assert response.status_code == 200, response.content
+    gcai.refresh_from_db()
+    assert gcai.status == ConstitutionStatus.PUBLISHED
+    assert gcai.quality_override["username"] == researcher.username
+    assert [f["kind"] for f in gcai.quality_override["flags"]] == ["malformed"]
 
 
 def test_strangers_get_404(other_researcher, gcai):

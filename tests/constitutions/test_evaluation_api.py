@@ -175,6 +175,7 @@ def test_status_results_and_exports_of_a_finished_evaluation(api, study, judge_s
     assert status["accuracy"]["lo"] < 1.0
     assert status["kappa"]["value"] == 1.0
     assert status["n_scored"] == 6
+    assert status["warning"] == "Only 6 scored pairs (fewer than 30): too few to draw a conclusion."
     assert results["results"]["metrics"]["coverage"]["value"] == 1.0
     assert "judgements" not in results["results"]
     assert len(with_pairs["results"]["judgements"]) == 6

@@ -421,3 +421,14 @@ def test_llm_judged_similarity_is_optional(study, judge_server):
     assert similarity["matched"][0]["llm_score"] is not None
     assert similarity["n_a"] == 2
     assert len(similarity["unmatched_a"]) == 1
+
+
+def test_paired_difference_without_spread_or_with_few_pairs_is_not_shown_as_a_result():
+    from gcai.constitutions.evaluations import _signed
+
+    flat = {"value": 0.0, "lo": 0.0, "hi": 0.0, "n": 4}
+    assert _signed(flat) == (
+        "+0.0 pts (scored alike on all 4 pairs: no interval). "
+        "Only 4 pairs (fewer than 30): too few to draw a conclusion."
+    )
+    assert _signed({"value": 0.1, "lo": -0.05, "hi": 0.2, "n": 60}) == ("+10.0 pts [-5.0, +20.0]")

@@ -13,7 +13,7 @@ from gcai.constitutions.models import Constitution, JobStatus, Principle, StageA
 from tests.constitutions.conftest import load_synthetic
 from tests.constitutions.judge_server import judge_responder
 from tests.core.scripted import HONEST, KIND, Judge, Rule
-from tests.factories import AnnotationFactory, StatementFactory, UserFactory
+from tests.factories import AnnotationFactory, PairFactory, StatementFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -211,11 +211,34 @@ def test_editing_a_published_constitution_creates_a_new_version(study, llm_serve
 
 
 def test_publish_refuses_a_principle_without_evidence(study):
-    principle = Principle.objects.create(study=study, text="Be nice.", origin="general")
+    principle = Principle.objects.create(
+        study=study, text="Select the response that is nice to people.", origin="general"
+    )
     constitution = Constitution.objects.create(study=study, title="Hand-written")
     constitution.items.create(principle=principle, position=1, text=principle.text)
-    with pytest.raises(services.ConstitutionError, match="no evidence"):
+    with pytest.raises(services.QualityGateError, match="flagged 1 principle") as caught:
         services.constitution_publish(constitution=constitution)
+    assert [f["kind"] for f in caught.value.flags] == ["no_evidence"]
+
+
+def test_quality_gate_blocks_a_malformed_principle_until_overridden(study, researcher):
+    garbage = "] } ```python 1. The person explained their judgement"
+    principle = Principle.objects.create(study=study, text=garbage, origin="contextual")
+    principle.supporting_pairs.add(PairFactory(dataset__study=study))
+    constitution = Constitution.objects.create(study=study, title="From the tiny model")
+    constitution.items.create(principle=principle, position=1, text=garbage)
+
+    with pytest.raises(services.QualityGateError) as caught:
+        services.constitution_publish(constitution=constitution)
+    assert [(f["position"], f["kind"]) for f in caught.value.flags] == [(1, "malformed")]
+    constitution.refresh_from_db()
+    assert constitution.status == "draft"
+
+    services.constitution_publish(constitution=constitution, override=True, user=researcher)
+    constitution.refresh_from_db()
+    assert constitution.status == "published"
+    assert constitution.quality_override["username"] == researcher.username
+    assert constitution.quality_override["flags"][0]["kind"] == "malformed"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -144,11 +144,17 @@ def test_evidence_is_capped_per_principle_but_counted_in_full(study, django_asse
         )
         principles.append(p)
     ids = [p.pk for p in principles]
-    # counts (3) + capped annotations, pseudonyms, capped statements, capped pairs
-    with django_assert_num_queries(7):
+    # counts (3 + dataset reasons) + capped annotations, pseudonyms, statements, pairs
+    with django_assert_num_queries(8):
         evidence = selectors.principle_evidence_get(study=study, principle_ids=ids, cap=5)
     big, small = evidence[ids[0]], evidence[ids[1]]
-    assert big.counts == {"annotations": 7, "statements": 7, "pairs": 7}
+    assert big.counts == {
+        "reasons": 7,
+        "annotations": 7,
+        "dataset_reasons": 0,
+        "statements": 7,
+        "pairs": 7,
+    }
     assert len(big.annotations) == len(big.statements) == len(big.pairs) == 5
     assert big.more_annotations == 2
     assert len(small.annotations) == 2
@@ -165,7 +171,8 @@ def test_version_history_walks_both_directions(study):
     v2 = constitution_publish(
         constitution=constitution_new_version(
             constitution=v1, items=[{"principle": item.principle_id, "text": "two"}]
-        )
+        ),
+        override=True,  # "two" is not a well-formed principle
     )
     v3 = constitution_new_version(
         constitution=v2, items=[{"principle": item.principle_id, "text": "three"}]
@@ -195,7 +202,13 @@ def test_comparison_reports_shared_training_pairs_and_stats(study):
 def test_run_principles_carry_evidence_counts(study):
     run = build_gcai_run(study, make_study_input(study))
     (p,) = selectors.run_principles(run=run)
-    assert p.evidence_counts == {"annotations": 3, "statements": 1, "pairs": 3}
+    assert p.evidence_counts == {
+        "reasons": 3,
+        "annotations": 3,
+        "dataset_reasons": 0,
+        "statements": 1,
+        "pairs": 3,
+    }
 
 
 @pytest.mark.django_db

@@ -79,7 +79,7 @@ def _edit_post(constitution, rows, title=None):
 
 def test_principles_expand_to_reasons_and_statements_under_pseudonyms(owner_client, gcai, data):
     html = owner_client.get(_url(gcai)).content.decode()
-    assert "Prefer responses that are honest about uncertainty." in html
+    assert "Select the response that is honest about uncertainty." in html
     assert "Both streams" in html
     assert "<details" in html
     assert "<summary>" in html
@@ -250,11 +250,23 @@ def test_publish_freezes_a_draft(owner_client, gcai):
 
 
 def test_publish_refuses_principles_without_evidence(owner_client, gcai):
-    _add_principle(gcai, "Unsupported claim")
+    _add_principle(gcai, "Select the response that cites a source for every claim.")
+    html = owner_client.get(_url(gcai)).content.decode()
+    assert "Quality check: 1 issue to resolve" in html
+    assert "Principle 2: <strong>No evidence</strong>" in html
+    assert "Publish anyway" in html
     response = owner_client.post(_url(gcai, "constitution_publish"), follow=True)
     gcai.refresh_from_db()
     assert gcai.status == ConstitutionStatus.DRAFT
-    assert "Not published: Principle(s) 2 have no evidence" in response.content.decode()
+    assert "Not published: the quality check flagged 1 principle" in response.content.decode()
+
+
+def test_publish_anyway_publishes_a_flagged_draft_and_says_so(owner_client, gcai):
+    _add_principle(gcai, "] } ```python 1. The person explained their judgement")
+    response = owner_client.post(_url(gcai, "constitution_publish"), {"override": "1"}, follow=True)
+    gcai.refresh_from_db()
+    assert gcai.status == ConstitutionStatus.PUBLISHED
+    assert "quality override" in response.content.decode()
 
 
 def test_publish_needs_post(owner_client, gcai):
@@ -270,7 +282,7 @@ def test_version_history_links_every_version_and_its_run(owner_client, gcai):
     v2 = constitution_new_version(
         constitution=v1, items=[{"principle": principle.pk, "text": "v2 wording"}]
     )
-    v2 = constitution_publish(constitution=v2)
+    v2 = constitution_publish(constitution=v2, override=True)  # "v2 wording" is flagged
     v3 = constitution_new_version(
         constitution=v2, items=[{"principle": principle.pk, "text": "v3 wording"}]
     )
@@ -280,7 +292,7 @@ def test_version_history_links_every_version_and_its_run(owner_client, gcai):
     assert f'href="{_url(v3)}">v3</a>' in html
     assert reverse("run_detail", args=[gcai.study_id, gcai.run_id]) in html
     assert "edited from" in html
-    assert "Originally: Prefer responses" in html
+    assert "Originally: Select the response that is honest" in html
 
 
 def test_constitution_of_another_study_is_not_found(owner_client, gcai, study):
@@ -292,3 +304,14 @@ def test_constitution_of_another_study_is_not_found(owner_client, gcai, study):
         "constitution_detail", kwargs={"study_id": study.pk, "constitution_id": foreign.pk}
     )
     assert owner_client.get(url).status_code == 404
+
+
+def test_evidence_pairs_link_to_a_pair_page_with_its_reasons(owner_client, gcai, data):
+    html = owner_client.get(_url(gcai)).content.decode()
+    pair = gcai.items.get().principle.supporting_pairs.order_by("pk").first()
+    link = reverse("pair_detail", kwargs={"study_id": gcai.study_id, "pair_id": pair.pk})
+    assert f'href="{link}"' in html
+    page = owner_client.get(link).content.decode()
+    assert pair.prompt in page
+    assert data["annotator_pseudonym"] in page
+    assert "Select the response that is honest about uncertainty." in page

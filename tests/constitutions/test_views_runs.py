@@ -289,7 +289,7 @@ def test_run_page_shows_both_gcai_streams_and_the_merge_decisions(owner_client, 
     assert "1 similar pair" in html
     assert "1 confirmed by the LLM" in html
     assert "<strong>1 merged</strong>" in html
-    assert "Prefer responses that are honest about uncertainty." in html
+    assert "Select the response that is honest about uncertainty." in html
     # Reasons behind generated principles appear under the annotator's pseudonym only.
     assert data["annotator_pseudonym"] in html
     assert "Reason 0: it is honest." in html
@@ -511,7 +511,7 @@ def test_comparison_page_puts_two_runs_side_by_side(owner_client, study, data):
     html = response.content.decode()
     assert "Same training pairs" in html
     assert "built together" in html
-    assert "Prefer responses that are honest about uncertainty." in html
+    assert "Select the response that is honest about uncertainty." in html
     assert "Select the response that is honest." in html
     assert ">99 (7 cached" in html
     assert "Both streams" in html

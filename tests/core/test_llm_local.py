@@ -145,3 +145,27 @@ def test_real_local_model_answers_schema_valid_json_and_caches_it():
 
     text = model.complete(ChatRequest(messages=[Message("user", "Say hello.")], max_tokens=16))
     assert text.text.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (HAS_LLAMA and HAS_WEIGHTS), reason="needs the `local` extra")
+def test_real_local_model_writes_only_well_formed_principles():
+    from gcai.core.grounded import CONTEXTUAL_SCHEMA
+    from gcai.core.quality import matches_grammar
+
+    model = local.LocalChatModel(n_threads=1, n_ctx=1024)
+    request = ChatRequest(
+        messages=[
+            Message(
+                "user",
+                'Someone preferred a response because "it was shorter and got to the point". '
+                'Write their reason as principles. JSON: {"principles": ["..."]}',
+            )
+        ],
+        schema=CONTEXTUAL_SCHEMA,
+        max_tokens=96,
+    )
+    result = model.complete(request)
+    principles = result.parsed["principles"]
+    assert principles
+    assert all(matches_grammar(p) for p in principles), principles

@@ -156,6 +156,50 @@ def test_mean_t_interval_hand_computed():
     assert (single.mean, single.lo, single.hi) == (4.0, None, None)
 
 
+def test_bounded_mean_interval_stays_on_the_scale_where_t_does_not():
+    t = stats.mean_t_interval([2, 5])  # the survey page once showed "3.50 [-2.85, 9.85]"
+    assert t.lo < 1
+    assert t.hi > 5
+    bounded = stats.bounded_mean_interval([2, 5], 1, 5)
+    assert bounded.mean == 3.5
+    assert 1 <= bounded.lo < 3.5 < bounded.hi <= 5
+    assert bounded.method == "bayes-bootstrap"
+
+
+def test_bounded_mean_interval_of_equal_ratings_is_not_a_point():
+    two = stats.bounded_mean_interval([4, 4], 1, 5)
+    assert two.mean == 4.0
+    assert two.lo < 3.5
+    assert two.hi > 4.2
+    many = stats.bounded_mean_interval([4] * 200, 1, 5)
+    assert two.hi - two.lo > 4 * (many.hi - many.lo)  # more ratings, tighter interval
+
+
+def test_bounded_mean_interval_approaches_t_with_many_ratings_and_is_seeded():
+    values = [1, 2, 3, 4, 5, 4, 4, 3, 5, 2] * 20
+    bounded = stats.bounded_mean_interval(values, 1, 5)
+    t = stats.mean_t_interval(values)
+    assert bounded.lo == pytest.approx(t.lo, abs=0.05)
+    assert bounded.hi == pytest.approx(t.hi, abs=0.05)
+    assert stats.bounded_mean_interval(values, 1, 5) == bounded
+
+
+def test_bounded_mean_interval_refuses_values_off_the_scale():
+    with pytest.raises(ValueError, match="ratings must lie in"):
+        stats.bounded_mean_interval([0, 3], 1, 5)
+    empty = stats.bounded_mean_interval([], 1, 5)
+    assert (empty.mean, empty.lo, empty.hi, empty.n) == (None, None, None, 0)
+
+
+def test_small_sample_warning_below_the_minimum_only():
+    assert stats.small_sample_warning(4, stats.MIN_N_PAIRS, "pairs") == (
+        "Only 4 pairs (fewer than 30): too few to draw a conclusion."
+    )
+    assert "No participants yet" in stats.small_sample_warning(0, 10, "participants")
+    assert stats.small_sample_warning(30, stats.MIN_N_PAIRS, "pairs") == ""
+    assert stats.small_sample_warning(None, 10, "pairs") == ""
+
+
 def test_side_bias_test_flags_a_left_leaning_panel():
     biased = stats.side_bias_test(left=40, right=11)
     fair = stats.side_bias_test(left=26, right=25)
@@ -169,6 +213,7 @@ def test_results_round_trip_through_json():
         stats.proportion(3, 7),
         stats.proportion_test(3, 7),
         stats.mean_t_interval([1, 5, 4]),
+        stats.bounded_mean_interval([1, 5, 4], 1, 5),
         stats.proportion(0, 0),
     ):
         data = json.loads(json.dumps(result.to_dict(), allow_nan=False))

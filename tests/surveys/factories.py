@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from annotations.models import ValueStatement
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
@@ -16,9 +17,9 @@ from gcai.constitutions.models import (
 from surveys import services
 
 GCAI_TEXTS = [
-    "Respect the dignity and autonomy of every person.",
-    "Explain the reasons behind a refusal in plain words.",
-    "Weigh the interests of everyone affected, not only the user.",
+    "Select the response that respects the dignity and autonomy of every person.",
+    "Select the response that explains the reasons behind a refusal in plain words.",
+    "Select the response that weighs the interests of everyone affected, not only the user.",
 ]
 ICAI_TEXTS = [
     "Select the response that is more concise.",
@@ -56,6 +57,12 @@ def published_constitution(
             study=study,
             text=text,
             origin=Origin.GENERAL if method == Method.GCAI else Origin.ICAI,
+        )
+        # Evidence, so the quality gate lets the constitution reach participants.
+        principle.supporting_statements.add(
+            ValueStatement.objects.create(
+                study=study, external_participant=f"p-{i}", text=f"I value {text.lower()}"
+            )
         )
         ConstitutionPrinciple.objects.create(
             pk=item_pk_start + i if item_pk_start else None,

@@ -119,7 +119,7 @@ def test_survey_results_count_only_completed_responses_and_apply_holm(study, res
 
 
 @pytest.mark.django_db
-def test_principle_ratings_have_means_and_t_intervals(study, researcher):
+def test_principle_ratings_have_means_and_intervals_inside_the_scale(study, researcher):
     survey = open_survey(study=study, user=researcher, rate_principles=True)
     for values in ([5, 4, 3, 2, 1], [4, 4, 4, 2, 2], [3, 5, 4, 1, 2]):
         response, _ = services.response_start(
@@ -146,9 +146,20 @@ def test_principle_ratings_have_means_and_t_intervals(study, researcher):
     assert (first.side, first.position, first.n) == ("a", 1, 3)
     assert first.mean == pytest.approx(4.0)
     assert first.sd == pytest.approx(1.0)
+    # A t-interval would be 4 ± 2.48 = [1.52, 6.48], past the top of the 1-5 scale.
     half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, df=2)
-    assert (first.lo, first.hi) == pytest.approx((4 - half, 4 + half))
+    assert 4 + half > 5
+    assert 1 <= first.lo < 4 < first.hi <= 5
     a_overall = results.constitution_ratings["a"]
     assert a_overall.n == 3
     assert a_overall.mean == pytest.approx((4 + 4 + 4) / 3)
-    assert results.to_dict()["ratings"][0]["mean"] == pytest.approx(4.0)
+    # Three equal means: still an interval, not "4.00 [4.00, 4.00]".
+    assert a_overall.lo < 4 < a_overall.hi
+    data = results.to_dict()
+    assert data["ratings"][0]["mean"] == pytest.approx(4.0)
+    # Three participants: every number carries the small-sample warning.
+    assert "Only 3 completed participants" in results.warning
+    assert data["warning"] == results.warning
+    assert "Only 3 ratings" in data["ratings"][0]["warning"]
+    assert data["questions"][0]["label"] == "Moral grounding"
+    assert "Only 3 answers" in data["questions"][0]["warning"]

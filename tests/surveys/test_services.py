@@ -283,3 +283,32 @@ def test_survey_update_only_while_draft_and_unanswered(study):
             instructions="",
             questions=[services.QuestionSpec("only", "Which?")],
         )
+
+
+def test_opening_a_survey_on_a_malformed_or_unsupported_constitution_needs_an_override(
+    study, researcher
+):
+    a = published_constitution(
+        study=study,
+        method=Method.GCAI,
+        title="Tiny model",
+        texts=["] } ```python 1. The person explained their judgement"],
+    )
+    b = published_constitution(study=study, method=Method.ICAI, title="Baseline v1")
+    b.items.first().principle.supporting_statements.clear()
+    survey = services.survey_create(study=study, title="S", constitution_a=a, constitution_b=b)
+
+    with pytest.raises(services.QualityGateError, match="Open anyway") as caught:
+        services.survey_open(survey=survey)
+    assert [(f["constitution"], f["position"], f["kind"]) for f in caught.value.flags] == [
+        ("A", 1, "malformed"),
+        ("B", 1, "no_evidence"),
+    ]
+    survey.refresh_from_db()
+    assert survey.status == SurveyStatus.DRAFT
+
+    services.survey_open(survey=survey, override=True, user=researcher)
+    survey.refresh_from_db()
+    assert survey.status == SurveyStatus.OPEN
+    assert survey.quality_override["username"] == researcher.username
+    assert len(survey.quality_override["flags"]) == 2

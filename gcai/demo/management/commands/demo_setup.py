@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from gcai.constitutions.evaluations import comparison_order, evaluation_table_text
+from gcai.constitutions.llm import embedded_model_of
 from gcai.demo.build import demo_build
 
 
@@ -44,6 +45,14 @@ class Command(BaseCommand):
             say(f"\n{constitution.title} ({constitution.items.count()} principles):")
             for item in constitution.items.select_related("principle").order_by("position"):
                 say(f"  {item.position}. [{item.principle.origin}] {item.text}")
+        embedded = embedded_model_of(*result.runs)
+        if embedded:
+            say(
+                self.style.WARNING(
+                    f"\nBuilt with the embedded offline model ({embedded}): it shows the loop "
+                    "works, not research results. See “Connecting a real model” in the README."
+                )
+            )
         if result.evaluations:
             say("\nPreference reconstruction on held-out pairs:")
             say(evaluation_table_text(sorted(result.evaluations, key=comparison_order)))
