@@ -286,7 +286,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # One INFO line per HTTP request costs more CPU than the request itself.
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
     },
 }

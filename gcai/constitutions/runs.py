@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -430,6 +432,30 @@ def _advance_batched(run: PipelineRun, ctx: RunInputs, stage: Stage) -> str | No
     return None
 
 
+# A worker process runs many batches of the same stage in a row; reloading and re-deriving
+# every training pair for each of them cost more than a batch's own work on large runs.
+# Keeping them for the process also keeps its batches cut from one consistent list.
+_ITEMS: OrderedDict[tuple[int, str, str], list[Any]] = OrderedDict()
+_ITEMS_MAX = 4
+_ITEMS_LOCK = threading.Lock()
+
+
+def _stage_items(run: PipelineRun, stage: Stage, ctx: RunInputs) -> list[Any]:
+    assert stage.items is not None
+    # created_at too: a test database that rolls back may hand out the same id again.
+    key = (run.pk, run.created_at.isoformat(), stage.name)
+    with _ITEMS_LOCK:
+        if key in _ITEMS:
+            _ITEMS.move_to_end(key)
+            return _ITEMS[key]
+    items = list(stage.items(ctx))
+    with _ITEMS_LOCK:
+        _ITEMS[key] = items
+        while len(_ITEMS) > _ITEMS_MAX:
+            _ITEMS.popitem(last=False)
+    return items
+
+
 def run_batch(run_id: int, stage_name: str, batch: int) -> str:
     """Compute one batch of a batched stage; the batch that completes the stage advances the run."""
     run = PipelineRun.objects.filter(pk=run_id).first()
@@ -445,7 +471,7 @@ def run_batch(run_id: int, stage_name: str, batch: int) -> str:
             assert stage.items is not None
             assert stage.compute_batch is not None
             size = int(run.config.get("batch_size") or pipeline.DEFAULT_BATCH_SIZE)
-            chunks = pipeline.batches(stage.items(ctx), size)
+            chunks = pipeline.batches(_stage_items(run, stage, ctx), size)
             if batch >= len(chunks):
                 raise StageError(f"Batch {batch} of {stage_name} does not exist.")
             data = stage.compute_batch(ctx, chunks[batch])
