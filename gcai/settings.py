@@ -329,8 +329,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # One INFO line per HTTP request costs more CPU than the request itself.
         "httpx": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # lockouts are warnings; every login is not news
+        "httpx2": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
     },
 }

@@ -19,7 +19,9 @@ skipped and the LLM cache answers any call that finished before the interruption
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,30 @@ from gcai.constitutions.pipeline import DEFAULT_BATCH_SIZE, Stage, StageError, b
 from gcai.core.llm.usage import UsageMeter
 
 log = logging.getLogger(__name__)
+
+# A worker process runs many batches of the same stage in a row; reloading and re-deriving
+# every training pair for each of them cost more than a batch's own work on large runs.
+# Keeping them for the process also keeps its batches cut from one consistent list.
+_ITEMS: OrderedDict[tuple[str, int, str, str], list[Any]] = OrderedDict()
+_ITEMS_MAX = 4
+_ITEMS_LOCK = threading.Lock()
+
+
+def _stage_items(job: Any, stage: Stage, ctx: Any) -> list[Any]:
+    assert stage.items is not None
+    # created_at too: a test database that rolls back may hand out the same id again.
+    created = getattr(job, "created_at", None)
+    key = (job._meta.label, job.pk, created.isoformat() if created else "", stage.name)
+    with _ITEMS_LOCK:
+        if key in _ITEMS:
+            _ITEMS.move_to_end(key)
+            return _ITEMS[key]
+    items = list(stage.items(ctx))
+    with _ITEMS_LOCK:
+        _ITEMS[key] = items
+        while len(_ITEMS) > _ITEMS_MAX:
+            _ITEMS.popitem(last=False)
+    return items
 
 
 @dataclass(frozen=True)
@@ -222,7 +248,7 @@ class JobKind:
                 stage = self._stage_by_name(job, ctx, stage_name)
                 assert stage.items is not None
                 assert stage.compute_batch is not None
-                chunks = batches(stage.items(ctx), self.batch_size(job))
+                chunks = batches(_stage_items(job, stage, ctx), self.batch_size(job))
                 if batch >= len(chunks):
                     raise StageError(f"Batch {batch} of {stage_name} does not exist.")
                 data = stage.compute_batch(ctx, chunks[batch])

@@ -449,3 +449,31 @@ def test_factory_builds_an_openai_client_wired_to_cache_and_meter(server):
 def test_settings_reject_bad_values(bad, message):
     with pytest.raises(ValueError, match=message):
         LLMSettings(**bad)
+
+
+# -- cost per call ------------------------------------------------------------------------
+
+
+class _CountingCache(MemoryCache):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def set_many(self, entries):
+        self.writes += 1
+        super().set_many(entries)
+
+
+def test_answers_reach_the_cache_in_groups_not_one_write_each(server, make_model):
+    server.latency = 0.05
+    cache = _CountingCache()
+    results = make_model(cache=cache, concurrency=4).complete_many([ask(str(i)) for i in range(24)])
+    assert all(r.ok for r in results)
+    assert len(cache) == 24
+    assert cache.writes <= 24 // 4 + 2
+
+
+def test_models_on_one_server_share_one_sdk_client(server, make_model):
+    # Building an SDK client loads the CA bundle: once per process, not once per batch.
+    assert make_model()._client is make_model()._client
+    assert make_model()._client is not make_model(timeout=7.0)._client

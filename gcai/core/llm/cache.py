@@ -29,6 +29,10 @@ class ResponseCache(Protocol):
         ...
 
 
+# A cache may also offer ``get_many(keys) -> {key: entry}`` and ``set_many({key: entry})``;
+# clients use them when present (one round trip for a batch instead of one per request).
+
+
 def _message_dict(message: Any) -> dict[str, Any]:
     if is_dataclass(message) and not isinstance(message, type):
         return asdict(message)
@@ -79,6 +83,12 @@ class MemoryCache:
         copy = json.loads(json.dumps(value))
         with self._lock:
             self._data[key] = copy
+
+    def set_many(self, entries: dict[str, dict[str, Any]]) -> None:
+        """Store several entries at once."""
+        copies = {k: json.loads(json.dumps(v)) for k, v in entries.items()}
+        with self._lock:
+            self._data.update(copies)
 
     def __len__(self) -> int:
         with self._lock:

@@ -31,6 +31,7 @@ from gcai.core.llm.base import (
 )
 from gcai.core.llm.cache import ResponseCache, cache_key, canonical_messages
 from gcai.core.llm.retry import RetryPolicy, call_with_retries
+from gcai.core.llm.sdk import shared_openai_client, shared_slots
 from gcai.core.llm.structured import (
     entry_to_result,
     parse_with_repair,
@@ -139,6 +140,7 @@ class OpenAIChatModel:
         retry_policy: RetryPolicy | None = None,
         output_mode: OutputMode = OutputMode.JSON_SCHEMA,
         cancel_poll_s: float = 0.5,
+        cache_flush_s: float = 0.25,
         client: Any = None,
     ) -> None:
         if concurrency < 1:
@@ -153,22 +155,20 @@ class OpenAIChatModel:
         self.should_cancel = should_cancel
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self.cancel_poll_s = cancel_poll_s
+        # At most this long between an answer arriving and its cache write (a worker
+        # killed in between asks that question again on resume).
+        self.cache_flush_s = cache_flush_s
         self._mode = OutputMode(output_mode)
         self._max_tokens_param = "max_tokens"
         self._mode_lock = threading.Lock()
-        # Bounds in-flight HTTP calls across every caller of this client, not only one
-        # complete_many batch.
-        self._slots = threading.BoundedSemaphore(concurrency)
         if client is None:
-            import openai  # lazy: keeps `import gcai.core` cheap
-
-            client = openai.OpenAI(
-                base_url=base_url,
-                # Local servers ignore the key but the SDK insists on one.
-                api_key=api_key or "not-needed",
-                timeout=timeout,
-                max_retries=0,  # our own loop counts, backs off and checks cancellation
-            )
+            client = shared_openai_client(base_url=base_url, api_key=api_key, timeout=timeout)
+            # One budget of in-flight calls per process and server, shared by every model
+            # built on it: in a worker running several batches at once (a threads pool),
+            # one batch's slow last calls leave slots that the other batches fill.
+            self._slots = shared_slots(base_url=base_url, concurrency=concurrency)
+        else:
+            self._slots = threading.BoundedSemaphore(concurrency)
         self._client = client
 
     # -- public API -----------------------------------------------------------------
@@ -214,6 +214,10 @@ class OpenAIChatModel:
 
         if todo:
             workers = min(self.concurrency, len(todo))
+            # Answers reach the cache in small groups (one INSERT each) rather than one
+            # by one: a write per answer, done here between submissions, kept slots idle.
+            unsaved: dict[str, ChatResult] = {}
+            last_save = time.monotonic()
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gcai-llm") as pool:
                 running: dict[Future[ChatResult], int] = {}
                 while todo or running:
@@ -222,6 +226,13 @@ class OpenAIChatModel:
                     while todo and not cancelled.is_set() and len(running) < workers:
                         i = todo.popleft()
                         running[pool.submit(self._run, requests[i], cancelled.is_set)] = i
+                    if unsaved and (
+                        len(unsaved) >= workers
+                        or not running
+                        or time.monotonic() - last_save >= self.cache_flush_s
+                    ):
+                        self._cache_set_many(unsaved)
+                        unsaved, last_save = {}, time.monotonic()
                     if not running:
                         break
                     done, _ = wait(running, timeout=self.cancel_poll_s, return_when=FIRST_COMPLETED)
@@ -229,7 +240,11 @@ class OpenAIChatModel:
                         i = running.pop(future)
                         result = future.result()  # _run never raises
                         results[i] = result
-                        self._finish(keys[i], result)
+                        self._account(result)
+                        if result.ok:
+                            unsaved[keys[i]] = result
+            if unsaved:
+                self._cache_set_many(unsaved)
         for i in todo:
             results[i] = ChatResult(text="", error=LLMCancelled("cancelled before it started"))
         return [r for r in results if r is not None]
@@ -423,13 +438,27 @@ class OpenAIChatModel:
 
     def _finish(self, key: str, result: ChatResult) -> None:
         """Store a successful result and account for the request, from the caller's thread."""
-        if result.ok and self.cache is not None:
-            try:
-                self.cache.set(key, result_to_entry(self.name, result))
-            except Exception:
-                logger.warning("response cache write failed", exc_info=True)
+        if result.ok:
+            self._cache_set_many({key: result})
+        self._account(result)
+
+    def _account(self, result: ChatResult) -> None:
         cancelled = isinstance(result.error, LLMCancelled)
         self._record(result.usage, error=result.error is not None and not cancelled)
+
+    def _cache_set_many(self, results: dict[str, ChatResult]) -> None:
+        if self.cache is None or not results:
+            return
+        entries = {key: result_to_entry(self.name, r) for key, r in results.items()}
+        try:
+            set_many = getattr(self.cache, "set_many", None)
+            if set_many is not None:
+                set_many(entries)
+            else:
+                for key, entry in entries.items():
+                    self.cache.set(key, entry)
+        except Exception:  # the cache is an optimisation; never fail a request over it
+            logger.warning("response cache write failed", exc_info=True)
 
     def _record(self, usage: Usage, *, error: bool = False) -> None:
         if self.meter is None:
