@@ -403,21 +403,3 @@ def test_icai_synthetic_ground_truth_against_itself_is_the_maximum(
     )
     table = evaluation_table_text([truth_eval, orthogonal])
     assert "ground truth vs itself 1.000" in table
-
-
-def test_llm_judged_similarity_is_optional(study, judge_server):
-    polite_pairs(study, 2)
-    judge_server.responder = as_responder(rule_judge({PLEASE: lambda t: "please" in t}))
-    evaluation = run(
-        evaluation_create(
-            study=study,
-            constitution=make_constitution(study, [PLEASE]),
-            ground_truth=[PLEASE, "Select the response that is brief."],
-            llm_similarity=True,
-        )
-    )
-    similarity = evaluation.results["similarity"]
-    assert similarity["judge"] == "fake-judge"
-    assert similarity["matched"][0]["llm_score"] is not None
-    assert similarity["n_a"] == 2
-    assert len(similarity["unmatched_a"]) == 1
