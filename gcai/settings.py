@@ -301,11 +301,14 @@ GCAI_LLM_PRICES = env_json(
 )
 if not isinstance(GCAI_LLM_PRICES, dict):
     raise ConfigError("Environment variable GCAI_LLM_PRICES must be a JSON object.")
-GCAI_EMBEDDINGS = env_choice("GCAI_EMBEDDINGS", "local", ("local", "openai"))
+# local = bundled MiniLM in torch; onnx = the same weights exported to ONNX, int8, inputs
+# cut at GCAI_EMBEDDING_MAX_TOKENS (several times faster, for large datasets); openai.
+GCAI_EMBEDDINGS = env_choice("GCAI_EMBEDDINGS", "local", ("local", "onnx", "openai"))
 GCAI_EMBEDDING_MODEL = env_str(
     "GCAI_EMBEDDING_MODEL",
-    "all-MiniLM-L6-v2" if GCAI_EMBEDDINGS == "local" else "text-embedding-3-small",
+    "text-embedding-3-small" if GCAI_EMBEDDINGS == "openai" else "all-MiniLM-L6-v2",
 )
+GCAI_EMBEDDING_MAX_TOKENS = env_int("GCAI_EMBEDDING_MAX_TOKENS", 128, minimum=8)
 
 # Embeddings from a different OpenAI-compatible server than chat (unset: GCAI_LLM_BASE_URL).
 GCAI_EMBEDDING_BASE_URL = env_str("GCAI_EMBEDDING_BASE_URL")

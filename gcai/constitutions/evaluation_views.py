@@ -120,7 +120,7 @@ class EvaluationForm(forms.Form):
         "line: each constitution is matched against them.",
     )
     llm_similarity = forms.BooleanField(
-        required=False, label="Also let the judge rate the similarity of matched principles"
+        required=False, label="Also let the judge match and rate each ground-truth principle (1-10)"
     )
     principle_analysis = forms.BooleanField(
         required=False,
@@ -396,6 +396,8 @@ def evaluation_detail(request, study_id: int, evaluation_id: int):
         else [],
         "similarity": results.get("similarity"),
         "similarity_reference": results.get("similarity_reference"),
+        "similarity_llm": results.get("similarity_llm"),
+        "similarity_llm_reference": results.get("similarity_llm_reference"),
         "judgements": judgements[:200],
         "n_judgements": len(judgements),
         "partners": Evaluation.objects.filter(

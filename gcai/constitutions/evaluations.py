@@ -46,6 +46,7 @@ from gcai.core.evaluate import (
 )
 from gcai.core.llm.base import LLMCancelled
 from gcai.core.llm.usage import UsageMeter
+from gcai.core.llm_similarity import llm_constitution_similarity, llm_reference_similarity
 from gcai.core.similarity import constitution_similarity, reference_similarity
 from gcai.core.stats import MIN_N_PAIRS, small_sample_warning
 from gcai.core.types import Pair, Preference
@@ -564,6 +565,8 @@ def evaluation_results_compute(*, evaluation: Evaluation, meter: UsageMeter) -> 
         "judgements": [j.to_dict() for j in judgements],
         "similarity": None,
         "similarity_reference": None,
+        "similarity_llm": None,
+        "similarity_llm_reference": None,
     }
     truth = evaluation.config.get("ground_truth")
     if truth and texts:
@@ -571,13 +574,22 @@ def evaluation_results_compute(*, evaluation: Evaluation, meter: UsageMeter) -> 
 
         Evaluation.objects.filter(pk=evaluation.pk).update(stage="similarity")
         embedder = llm.embedder()
-        judge = _judge(meter, evaluation.pk) if evaluation.config.get("llm_similarity") else None
+        # Embedding matching always (cheap); with llm_similarity also the paper's LLM
+        # matching rated 1-10 (improved ICAI, section 3.2) and its ceiling.
         results["similarity"] = constitution_similarity(
-            truth, texts, embedder, judge=judge, seed=config.seed
+            truth, texts, embedder, seed=config.seed
         ).to_dict()
         results["similarity_reference"] = reference_similarity(
-            truth, embedder, judge=judge, seed=config.seed
+            truth, embedder, seed=config.seed
         ).to_dict()
+        if evaluation.config.get("llm_similarity"):
+            judge = _judge(meter, evaluation.pk)
+            results["similarity_llm"] = llm_constitution_similarity(
+                truth, texts, judge, seed=config.seed
+            ).to_dict()
+            results["similarity_llm_reference"] = llm_reference_similarity(
+                truth, judge, seed=config.seed
+            ).to_dict()
     return results
 
 

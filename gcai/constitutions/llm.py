@@ -71,6 +71,7 @@ def embedder() -> Embedder:
         api_key=getattr(settings, "OPENAI_API_KEY", None) or None,
         timeout=float(getattr(settings, "GCAI_LLM_TIMEOUT", 60.0)),
         max_retries=int(getattr(settings, "GCAI_LLM_MAX_RETRIES", 5)),
+        max_tokens=getattr(settings, "GCAI_EMBEDDING_MAX_TOKENS", None),
         cache=DatabaseEmbeddingCache(),
     )
 

@@ -346,13 +346,22 @@ def build_embedder(
     max_retries: int = 5,
     cache: EmbeddingCache | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    max_tokens: int | None = None,
 ) -> Embedder:
-    """Build the ``"local"`` (bundled MiniLM) or ``"openai"`` embedder, cached if ``cache``.
+    """Build the ``"local"`` (bundled MiniLM), ``"onnx"`` or ``"openai"`` embedder.
 
-    For ``"local"``, ``model`` may be a directory holding another sentence-transformer.
+    Cached if ``cache``. For ``"local"`` and ``"onnx"``, ``model`` may be a directory
+    holding another sentence-transformer. ``"onnx"`` is the same model through ONNX
+    Runtime with int8 weights and inputs cut at ``max_tokens`` (see
+    :mod:`gcai.core.fast_embed`): several times faster, for large datasets.
     """
     inner: Embedder
-    if kind == "local":
+    local_dir = model if model and model != LOCAL_MODEL_NAME and Path(model).is_dir() else None
+    if kind == "onnx":
+        from gcai.core.fast_embed import DEFAULT_MAX_TOKENS, OnnxMiniLMEmbedder
+
+        inner = OnnxMiniLMEmbedder(local_dir, max_tokens=max_tokens or DEFAULT_MAX_TOKENS)
+    elif kind == "local":
         if model and model != LOCAL_MODEL_NAME and Path(model).is_dir():
             inner = SentenceTransformerEmbedder(model, batch_size=batch_size)
         else:
@@ -366,7 +375,7 @@ def build_embedder(
             max_retries=max_retries,
         )
     else:
-        raise ValueError(f"unknown embedder kind {kind!r}; expected 'local' or 'openai'")
+        raise ValueError(f"unknown embedder kind {kind!r}; expected 'local', 'onnx' or 'openai'")
     if cache is None:
         return inner
     return CachedEmbedder(inner, cache, batch_size=batch_size)

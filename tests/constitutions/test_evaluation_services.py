@@ -405,24 +405,6 @@ def test_icai_synthetic_ground_truth_against_itself_is_the_maximum(
     assert "ground truth vs itself 1.000" in table
 
 
-def test_llm_judged_similarity_is_optional(study, judge_server):
-    polite_pairs(study, 2)
-    judge_server.responder = as_responder(rule_judge({PLEASE: lambda t: "please" in t}))
-    evaluation = run(
-        evaluation_create(
-            study=study,
-            constitution=make_constitution(study, [PLEASE]),
-            ground_truth=[PLEASE, "Select the response that is brief."],
-            llm_similarity=True,
-        )
-    )
-    similarity = evaluation.results["similarity"]
-    assert similarity["judge"] == "fake-judge"
-    assert similarity["matched"][0]["llm_score"] is not None
-    assert similarity["n_a"] == 2
-    assert len(similarity["unmatched_a"]) == 1
-
-
 def test_paired_difference_without_spread_or_with_few_pairs_is_not_shown_as_a_result():
     from gcai.constitutions.evaluations import _signed
 

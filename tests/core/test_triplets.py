@@ -319,3 +319,38 @@ def test_improved_2_with_the_offline_encoders_recovers_every_rule_the_baseline_r
         "style": "gcai-style-v1",
         "sentiment": "gcai-sentiment-vader-v1",
     }
+
+
+# --------------------------------------------------------------------------- ablation
+
+
+def test_encoder_ablation_runs_each_encoder_alone_and_all_together():
+    from gcai.core.ablation import ablation_csv, ablation_markdown, encoder_ablation
+
+    pairs = style_pairs(60, seed=2)
+    judge = Judge(STYLE_RULES, noise=STYLE_NOISE)
+    model = judge_model(STYLE_RULES, noise=STYLE_NOISE)
+    encoders = build_encoders(["content", "style", "sentiment"], content=HashEmbedder())
+
+    def share_recovered(constitution) -> float:
+        keys = {r.key for p in constitution.principles if (r := judge.rule_for(p.text))}
+        return len(keys) / len(STYLE_RULES)
+
+    rows = encoder_ablation(
+        pairs, model, HashEmbedder(), IcaiConfig(seed=1), encoders, score=share_recovered
+    )
+    assert [r.encoders for r in rows] == [
+        ["content"],
+        ["style"],
+        ["sentiment"],
+        ["content", "style", "sentiment"],
+    ]
+    assert sum(r.generation_calls for r in rows) == model.count("icai.generate")
+    assert all(0 < r.triplets == r.generation_calls for r in rows)
+    assert rows[-1].score == 1.0  # all three encoders together recover every rule
+    table = ablation_markdown(rows, "rules recovered")
+    assert table.splitlines()[0].endswith("| rules recovered |")
+    assert "| content + style + sentiment |" in table
+    assert ablation_csv(rows).splitlines()[0] == (
+        "encoders,triplets,generation_calls,n_principles,score"
+    )
