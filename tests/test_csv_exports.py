@@ -119,6 +119,13 @@ def _attributes(owned):
     return {"study_id": study.pk}, {}
 
 
+def _group_comparison(owned):
+    from tests.groups.groups_owned_objects import make_comparison
+
+    comparison = make_comparison(owned["study"], values=(FORMULA, OTHERS[1]))
+    return {"study_id": owned["study"].pk, "comparison_id": comparison.pk}, {}
+
+
 # Every route that answers with a CSV file, with how to seed it.
 CSV_EXPORTS: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]] = {
     "study_export_pairs": _pairs,
@@ -134,6 +141,7 @@ CSV_EXPORTS: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str
     "api_evaluation_export_csv": _evaluation,
     "evaluation_compare_csv": _evaluation_group,
     "study_attributes_export": _attributes,
+    "group_comparison_csv": _group_comparison,
 }
 
 
