@@ -191,13 +191,16 @@ def group_agreement(comparison: GroupComparison) -> dict[str, Any]:
     """Agreement between groups' majority labels on the pairs several groups labelled."""
     from sklearn.metrics import cohen_kappa_score
 
-    labels = {
-        g["value"]: {
-            **group_labels(study=comparison.study, members=g["members"], split=Split.TRAIN),
-            **group_labels(study=comparison.study, members=g["members"], split=Split.TEST),
-        }
-        for g in comparison.groups
-    }
+    datasets = comparison.config.get("dataset_ids") or None
+    labels: dict[str, dict[int, str]] = {}
+    for g in comparison.groups:
+        labels[g["value"]] = {}
+        for split in (Split.TRAIN, Split.TEST):
+            labels[g["value"]].update(
+                group_labels(
+                    study=comparison.study, members=g["members"], split=split, dataset_ids=datasets
+                )
+            )
     values = comparison.values
     pairs_by_several = {
         pk for a, b in combinations(values, 2) for pk in labels[a].keys() & labels[b].keys()

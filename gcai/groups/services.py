@@ -37,12 +37,16 @@ def _members(people: set[Person]) -> list[list[str]]:
     return sorted([p.kind, p.ref] for p in people)
 
 
-def group_labels(*, study: Study, members: list[list[str]], split: str) -> dict[int, str]:
+def group_labels(
+    *, study: Study, members: list[list[str]], split: str, dataset_ids: list[int] | None = None
+) -> dict[int, str]:
     """The group's own label of each pair of ``split`` it annotated: its majority."""
     annotation_q, _ = group_filters(Person(k, r) for k, r in members)
+    annotations = Annotation.objects.filter(pair__dataset__study=study, pair__split=split)
+    if dataset_ids:
+        annotations = annotations.filter(pair__dataset_id__in=dataset_ids)
     rows = (
-        Annotation.objects.filter(pair__dataset__study=study, pair__split=split)
-        .exclude(metadata__has_key="annotator_type")
+        annotations.exclude(metadata__has_key="annotator_type")
         .filter(annotation_q)
         .values_list("pair_id", "preferred")
     )
@@ -70,6 +74,7 @@ def group_comparison_create(
     eval_limit: int | None = None,
     batch_size: int = pipeline.DEFAULT_BATCH_SIZE,
     method_config: dict[str, Any] | None = None,
+    dataset_ids: list[int] | None = None,
 ) -> GroupComparison:
     """Create the per-group runs (queued; start them with ``group_comparison_start``).
 
@@ -115,7 +120,9 @@ def group_comparison_create(
     labels: dict[str, dict[str, str]] = {}
     for value, people in chosen.items():
         members = _members(people)
-        held_out = group_labels(study=study, members=members, split=Split.TEST)
+        held_out = group_labels(
+            study=study, members=members, split=Split.TEST, dataset_ids=dataset_ids
+        )
         if not held_out:
             raise GroupComparisonError(
                 f"Group {value!r} labelled no held-out (test) pair, so no constitution can "
@@ -126,7 +133,7 @@ def group_comparison_create(
         frozen.append({"value": value, "size": len(people), "members": members})
     try:
         train_ids = pipeline.sample_ids(
-            runs._training_pair_ids(study, None), max_training_pairs, seed
+            runs._training_pair_ids(study, dataset_ids), max_training_pairs, seed
         )
     except ValueError as exc:
         raise GroupComparisonError(str(exc)) from None
@@ -142,6 +149,7 @@ def group_comparison_create(
             "max_training_pairs": max_training_pairs,
             "eval_limit": eval_limit,
             "method_config": dict(method_config or {}),
+            "dataset_ids": list(dataset_ids or []),
             "labels": labels,
         },
         created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -159,6 +167,7 @@ def group_comparison_create(
                     batch_size=batch_size,
                     max_training_pairs=max_training_pairs,
                     training_pair_ids=train_ids,
+                    dataset_ids=dataset_ids,
                     comparison_group=comparison.key,
                     people={
                         "attribute": attribute,

@@ -56,6 +56,9 @@ class Command(BaseCommand):
         parser.add_argument("--max-training-pairs", type=int)
         parser.add_argument("--eval-limit", type=int, help="Held-out pairs per group at most.")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--dataset", type=int, action="append", help="Dataset id (repeat; default: all)."
+        )
         parser.add_argument("--out", help="Write the report as JSON to this file.")
 
     def handle(self, *args, **options):
@@ -74,6 +77,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 max_training_pairs=options["max_training_pairs"],
                 eval_limit=options["eval_limit"],
+                dataset_ids=options["dataset"],
             )
         except services.GroupComparisonError as exc:
             raise CommandError(str(exc)) from None
