@@ -186,3 +186,30 @@ def test_build_groups_command_prints_constitutions_and_matrix(study, judged, tmp
     assert report["comparison"]["status"] == "done"
     with pytest.raises(CommandError, match="fewer than 5 people"):
         call_command("build_groups", str(study.pk), "--attribute", "group", "--values", "X,Z")
+
+
+def test_icai_per_group_learns_from_each_groups_labels_only(study, build):
+    make_groups(study)
+    comparison = build(study, methods=["icai"])
+    report = reports.divergence_report(comparison, with_principles=False)
+    assert report["comparison"]["status"] == "done", report["runs"]
+    texts = report["constitutions"]["icai"]
+    assert CAT.key in _rules_in(texts["X"])
+    assert BLUE.key not in _rules_in(texts["X"])
+    assert BLUE.key in _rules_in(texts["Y"])
+    assert CAT.key not in _rules_in(texts["Y"])
+    assert report["matrix"]["icai"]["mean_diagonal"] == pytest.approx(1.0)
+
+
+def test_annotators_of_the_study_cannot_see_attributes_or_comparisons(client, study, annotator):
+    from tests.groups.groups_owned_objects import make_comparison
+
+    comparison = make_comparison(study)
+    client.force_login(annotator)
+    for url in (
+        reverse("study_attributes", args=[study.pk]),
+        reverse("api_attributes", args=[study.pk]),
+        reverse("group_comparison_detail", args=[study.pk, comparison.pk]),
+        reverse("api_group_comparison_report", args=[study.pk, comparison.pk]),
+    ):
+        assert client.get(url).status_code == 404, url
