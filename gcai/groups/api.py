@@ -36,13 +36,13 @@ class GroupComparisonSummary(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _summary(comparison: GroupComparison) -> dict:
+def _summary(comparison: GroupComparison, status: str | None = None) -> dict:
     return {
         "id": comparison.pk,
         "attribute": comparison.attribute,
         "methods": comparison.methods,
         "groups": [{"value": g["value"], "size": g["size"]} for g in comparison.groups],
-        "status": reports.comparison_status(comparison),
+        "status": status or reports.comparison_status(comparison),
         "created_at": comparison.created_at.isoformat(),
     }
 
@@ -54,12 +54,13 @@ class GroupComparisonListCreateAPI(StudyScopedAPIView):
     def get(self, request, study_id: int):
         study = self.get_study()
         minimum = study.min_group_size
-        rows = [
-            _summary(c)
+        comparisons = [
+            c
             for c in GroupComparison.objects.filter(study=study)
             if all(g["size"] >= minimum for g in c.groups)
         ]
-        return Response(rows)
+        statuses = reports.comparison_statuses(comparisons)
+        return Response([_summary(c, statuses[c.pk]) for c in comparisons])
 
     @extend_schema(
         operation_id="group_comparisons_create",

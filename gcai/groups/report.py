@@ -71,6 +71,40 @@ def comparison_status(comparison: GroupComparison, runs: list[PipelineRun] | Non
     return "done"
 
 
+def comparison_statuses(comparisons: list[GroupComparison]) -> dict[int, str]:
+    """``comparison_status`` of many comparisons in two queries (for lists)."""
+    keys = {c.key: c.pk for c in comparisons}
+    run_statuses: dict[int, set[str]] = {c.pk: set() for c in comparisons}
+    for key, status in PipelineRun.objects.filter(comparison_group__in=list(keys)).values_list(
+        "comparison_group", "status"
+    ):
+        run_statuses[keys[key]].add(status)
+    owner = {
+        c["evaluation"]: comp.pk for comp in comparisons for c in comp.cells if c["evaluation"]
+    }
+    eval_statuses: dict[int, set[str]] = {c.pk: set() for c in comparisons}
+    for pk, status in Evaluation.objects.filter(pk__in=list(owner)).values_list("pk", "status"):
+        eval_statuses[owner[pk]].add(status)
+    out = {}
+    for c in comparisons:
+        runs, evals = run_statuses[c.pk], eval_statuses[c.pk]
+        bad = {JobStatus.FAILED, JobStatus.CANCELLED}
+        active = {JobStatus.QUEUED, JobStatus.RUNNING}
+        if runs & bad:
+            out[c.pk] = "failed"
+        elif runs & active:
+            out[c.pk] = "building"
+        elif not c.cells:
+            out[c.pk] = "waiting"
+        elif evals & bad:
+            out[c.pk] = "failed"
+        elif evals & active:
+            out[c.pk] = "evaluating"
+        else:
+            out[c.pk] = "done"
+    return out
+
+
 def _usage(queryset) -> dict[str, float]:
     totals = queryset.aggregate(**{k: Sum(k) for k in _USAGE})
     return {k: float(totals[k] or 0) for k in _USAGE}

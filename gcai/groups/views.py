@@ -73,9 +73,9 @@ def group_comparison_list(request, study_id: int):
                 messages.success(request, "Building one constitution per group.")
                 return redirect("group_comparison_detail", study.pk, comparison.pk)
         status = 400
-    comparisons = [
-        (c, reports.comparison_status(c)) for c in GroupComparison.objects.filter(study=study)
-    ]
+    rows = list(GroupComparison.objects.filter(study=study))
+    statuses = reports.comparison_statuses(rows)
+    comparisons = [(c, statuses[c.pk]) for c in rows]
     return render(
         request,
         "groups/list.html",

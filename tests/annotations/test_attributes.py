@@ -216,3 +216,12 @@ def test_min_group_size_setting_is_validated(owner_client, mixed):
     owner_client.post(url, {"min_group_size": "2"})
     mixed.refresh_from_db()
     assert mixed.min_group_size == 2
+
+
+def test_attribute_summary_api_takes_a_bounded_number_of_queries(
+    owner_client, mixed, django_assert_max_num_queries
+):
+    _group(mixed, "language", "English", 6)
+    with django_assert_max_num_queries(8):
+        body = owner_client.get(reverse("api_attributes", args=[mixed.pk])).json()
+    assert [a["key"] for a in body["attributes"]] == ["country", "language"]

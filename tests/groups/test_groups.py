@@ -213,3 +213,20 @@ def test_annotators_of_the_study_cannot_see_attributes_or_comparisons(client, st
         reverse("api_group_comparison_report", args=[study.pk, comparison.pk]),
     ):
         assert client.get(url).status_code == 404, url
+
+
+def test_comparison_lists_take_a_bounded_number_of_queries(
+    study, owner_client, django_assert_max_num_queries
+):
+    from tests.groups.groups_owned_objects import make_comparison
+
+    for _ in range(5):
+        make_comparison(study)
+    with django_assert_max_num_queries(12):
+        response = owner_client.get(reverse("api_group_comparisons", args=[study.pk]))
+    assert len(response.json()) == 5
+    assert {row["status"] for row in response.json()} == {"waiting"}
+    with django_assert_max_num_queries(14):
+        assert (
+            owner_client.get(reverse("group_comparison_list", args=[study.pk])).status_code == 200
+        )
