@@ -304,8 +304,12 @@ def _pairs_save(*, dataset: Dataset, rows: Iterator[PairRow], report: ImportRepo
     )
     in_file: set[str] = set()  # content hashes of this file's rows, to tell repeats apart
     batch: list[PairRow] = []
+    people: dict[str, dict[str, str]] = {}  # annotator id -> attributes from the file
     for row in rows:
         report.rows_read += 1
+        for annotation in row.annotations:
+            if annotation.attributes:
+                people.setdefault(annotation.annotator, {}).update(annotation.attributes)
         batch.append(row)
         if len(batch) >= CHUNK_SIZE:
             _pairs_save_batch(dataset, batch, known, known_annotations, in_file, report)
@@ -313,6 +317,10 @@ def _pairs_save(*, dataset: Dataset, rows: Iterator[PairRow], report: ImportRepo
     if batch:
         _pairs_save_batch(dataset, batch, known, known_annotations, in_file, report)
     report.rows_read += report.skipped
+    if people:
+        from annotations.attributes import attributes_set_external
+
+        attributes_set_external(study=dataset.study, people=people, source="import")
 
 
 def _pairs_save_batch(

@@ -106,6 +106,14 @@ class Study(models.Model):
     # Annotation
     reason_min_length = models.PositiveSmallIntegerField(default=15)
 
+    # Attributes of people are personal data: shown and exported only for groups of at
+    # least this many people (annotations.attributes).
+    min_group_size = models.PositiveSmallIntegerField(
+        default=5,
+        help_text="Smallest group of people whose attribute value may be shown, exported "
+        "or used for a per-group constitution. Smaller groups are suppressed.",
+    )
+
     class Meta:
         verbose_name_plural = "studies"
         ordering = ["-created_at"]
@@ -117,6 +125,9 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(participation__in=Participation.values),
                 name="study_valid_participation",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_group_size__gte=2), name="study_min_group_size_at_least_two"
             ),
         ]
 
@@ -268,6 +279,78 @@ class Participant(models.Model):
         if not self.pseudonym:
             self.pseudonym = new_pseudonym("P")
         super().save(*args, **kwargs)
+
+
+class AttributeSource(models.TextChoices):
+    PROLIFIC = "prolific", "Prolific demographic export"
+    IMPORT = "import", "Imported with annotations"
+    MANUAL = "manual", "Entered by a researcher"
+
+
+class PersonAttribute(models.Model):
+    """One key/value attribute (country, age band, ...) of one person in a study.
+
+    The person is exactly one of: a participant, an annotator account, or an id that
+    came with imported annotations or statements (``external_id``). Attributes are
+    personal data: read them only through ``annotations.attributes``, which shows them
+    aggregated and suppresses every group smaller than ``Study.min_group_size``.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="attributes")
+    participant = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.CASCADE, related_name="attributes"
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="person_attributes",
+    )
+    external_id = models.CharField(max_length=200, blank=True)
+    key = models.CharField(max_length=100)
+    value = models.CharField(max_length=200)
+    source = models.CharField(
+        max_length=10, choices=AttributeSource.choices, default=AttributeSource.MANUAL
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["study", "key", "value", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(participant__isnull=False, annotator__isnull=True, external_id="")
+                    | Q(participant__isnull=True, annotator__isnull=False, external_id="")
+                    | (Q(participant__isnull=True, annotator__isnull=True) & ~Q(external_id=""))
+                ),
+                name="attribute_exactly_one_person",
+            ),
+            models.CheckConstraint(condition=~Q(key=""), name="attribute_key_not_empty"),
+            models.CheckConstraint(condition=~Q(value=""), name="attribute_value_not_empty"),
+            models.CheckConstraint(
+                condition=Q(source__in=AttributeSource.values), name="attribute_valid_source"
+            ),
+            models.UniqueConstraint(
+                fields=["study", "participant", "key"],
+                condition=Q(participant__isnull=False),
+                name="attribute_one_per_participant_key",
+            ),
+            models.UniqueConstraint(
+                fields=["study", "annotator", "key"],
+                condition=Q(annotator__isnull=False),
+                name="attribute_one_per_annotator_key",
+            ),
+            models.UniqueConstraint(
+                fields=["study", "external_id", "key"],
+                condition=~Q(external_id=""),
+                name="attribute_one_per_external_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["study", "key", "value"], name="attribute_study_key_value")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
 
 
 class Annotation(models.Model):

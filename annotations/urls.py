@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from annotations import views, views_invitations
+from annotations import views, views_attributes, views_invitations
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,6 +21,16 @@ urlpatterns = [
         "invitations/<str:token>/",
         views_invitations.invitation_accept_view,
         name="invitation_accept",
+    ),
+    path(
+        "studies/<id:study_id>/attributes/",
+        views_attributes.study_attributes,
+        name="study_attributes",
+    ),
+    path(
+        "studies/<id:study_id>/attributes/export.csv",
+        views_attributes.study_attributes_export,
+        name="study_attributes_export",
     ),
     path("", include("annotations.io_urls")),
     path("", include("annotations.annotate_urls")),

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "annotations",
     "gcai.constitutions",
     "gcai.modeling",
+    "gcai.groups",
     "surveys",
     "gcai.demo",
 ]

@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("annotations.api_urls")),
     path("", include("gcai.constitutions.api_urls")),
     path("", include("gcai.modeling.api_urls")),
+    path("", include("gcai.groups.api_urls")),
     path("", include("surveys.api_urls")),
     path("auth/token/", obtain_auth_token, name="api_token"),
     path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
@@ -26,6 +27,7 @@ urlpatterns = [
     path("", include("annotations.urls")),
     path("", include("gcai.constitutions.urls")),
     path("", include("gcai.modeling.urls")),
+    path("", include("gcai.groups.urls")),
     path("", include("surveys.urls")),
 ]
 

@@ -108,6 +108,24 @@ def _evaluation_group(owned):
     return {"study_id": evaluation.study_id, "group": evaluation.comparison_group}, {}
 
 
+def _attributes(owned):
+    from annotations.attributes import attribute_set
+
+    study = owned["study"]
+    for _ in range(study.min_group_size):
+        attribute_set(
+            study=study, key=OTHERS[2], value=FORMULA, participant=ParticipantFactory(study=study)
+        )
+    return {"study_id": study.pk}, {}
+
+
+def _group_comparison(owned):
+    from tests.groups.groups_owned_objects import make_comparison
+
+    comparison = make_comparison(owned["study"], values=(FORMULA, OTHERS[1]))
+    return {"study_id": owned["study"].pk, "comparison_id": comparison.pk}, {}
+
+
 # Every route that answers with a CSV file, with how to seed it.
 CSV_EXPORTS: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]] = {
     "study_export_pairs": _pairs,
@@ -122,6 +140,8 @@ CSV_EXPORTS: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str
     "evaluation_export_csv": _evaluation,
     "api_evaluation_export_csv": _evaluation,
     "evaluation_compare_csv": _evaluation_group,
+    "study_attributes_export": _attributes,
+    "group_comparison_csv": _group_comparison,
 }
 
 

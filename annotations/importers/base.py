@@ -112,6 +112,9 @@ class AnnotationRow:
     submitted_at: datetime | None = None
     duration_ms: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Attributes of the annotator (personal data: stored as PersonAttribute rows, never
+    # in the annotation's metadata).
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -3,7 +3,9 @@
 JSONL: ``prompt`` (text or a list of chat messages), ``response_a``, ``response_b``,
 optional ``preferred`` (a|b|tie|both_bad, or tie with ``both_bad: true``), ``reason``,
 ``score_a``, ``score_b``, ``id``, ``split``, ``metadata`` and ``annotations`` (a list of
-{annotator, preferred, reason, shown_swapped, shown_at, submitted_at, duration_ms});
+{annotator, preferred, reason, shown_swapped, shown_at, submitted_at, duration_ms,
+annotator_attributes}; ``annotator_attributes`` is an object such as {"country": "UK"},
+stored as the annotator's attributes, see annotations.attributes);
 any other key is kept in the pair's metadata (AlpacaEval's model_a/model_b/source).
 
 CSV: the same columns; with an ``annotator`` column (the CSV export: one row per
@@ -61,6 +63,7 @@ CSV_ANNOTATION_KEYS = {
 }
 ANNOTATION_KEYS = {
     "annotator",
+    "annotator_attributes",
     "preferred",
     "reason",
     "shown_swapped",
@@ -216,6 +219,7 @@ def _annotation_item(record: Record, item: Any, path: str) -> AnnotationRow:
     metadata = item.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise fail("expected an object", "metadata")
+    attributes = _attributes(item.get("annotator_attributes"), fail)
     extras = {
         k: v
         for k, v in item.items()
@@ -244,4 +248,28 @@ def _annotation_item(record: Record, item: Any, path: str) -> AnnotationRow:
         submitted_at=timestamps["submitted_at"],
         duration_ms=duration_ms,
         metadata={**extras, **metadata},
+        attributes=attributes,
     )
+
+
+def _attributes(value: Any, fail) -> dict[str, str]:
+    """``annotator_attributes``: an object of short text (or number) values."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise fail("expected an object of attribute names and values", "annotator_attributes")
+    out = {}
+    for key, item in value.items():
+        name = str(key).strip()
+        if not name or len(name) > 100:
+            raise fail("attribute names have 1 to 100 characters", "annotator_attributes")
+        if item is None or item == "":
+            continue
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise fail(f"attribute {name!r}: expected text or a number", "annotator_attributes")
+        text = str(item).strip()
+        if len(text) > 200:
+            raise fail(f"attribute {name!r}: at most 200 characters", "annotator_attributes")
+        if text:
+            out[name] = text
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -50,13 +50,7 @@ def pair_label(pair: PreferencePair, annotation_choices: Iterable[str] = ()) -> 
     """The label a pipeline uses: the source preference, else the annotators' majority."""
     if pair.source_preference != "none":
         return Preference(pair.source_preference)
-    choices = list(annotation_choices)
-    if not choices:
-        return Preference.NONE
-    counts = {c: choices.count(c) for c in set(choices)}
-    best = max(counts.values())
-    winners = [c for c, n in counts.items() if n == best]
-    return Preference(winners[0]) if len(winners) == 1 else Preference.TIE
+    return majority_label(annotation_choices)
 
 
 def _core_pair(pair: PreferencePair, label: Preference) -> Pair:
@@ -78,9 +72,41 @@ def run_pairs(run: PipelineRun) -> list[Pair]:
     # Imported ICAI files can carry machine annotators (principles, models): only people
     # label pairs here. Human annotators carry no "annotator_type" in their metadata.
     human = Annotation.objects.filter(pair__in=pairs).exclude(metadata__has_key="annotator_type")
+    group = _group_filters(run)
+    if group is not None:
+        # A group's run learns from that group's own labels only, never the source's.
+        human = human.filter(group[0])
+        for pair_id, preferred in human.values_list("pair_id", "preferred"):
+            choices.setdefault(pair_id, []).append(preferred)
+        return [_core_pair(p, majority_label(choices.get(p.pk, ()))) for p in pairs]
     for pair_id, preferred in human.values_list("pair_id", "preferred"):
         choices.setdefault(pair_id, []).append(preferred)
     return [_core_pair(p, pair_label(p, choices.get(p.pk, ()))) for p in pairs]
+
+
+def majority_label(choices: Iterable[str]) -> Preference:
+    """The annotators' majority (a tie when the top choices are level; NONE without any)."""
+    choices = list(choices)
+    if not choices:
+        return Preference.NONE
+    counts = {c: choices.count(c) for c in set(choices)}
+    best = max(counts.values())
+    winners = [c for c, n in counts.items() if n == best]
+    return Preference(winners[0]) if len(winners) == 1 else Preference.TIE
+
+
+def _group_filters(run: PipelineRun):
+    """(annotation filter, statement filter) of a per-group run, else None.
+
+    A run built for one group of people (``gcai.groups``) stores that group's members,
+    frozen when it was created, in ``config["people"]``.
+    """
+    people = run.config.get("people")
+    if not people:
+        return None
+    from annotations.attributes import Person, group_filters
+
+    return group_filters(Person(kind, ref) for kind, ref in people.get("members", []))
 
 
 def run_judgements(run: PipelineRun) -> list[Judgement]:
@@ -96,6 +122,9 @@ def run_judgements(run: PipelineRun) -> list[Judgement]:
         .select_related("participant")
         .order_by("pk")
     )
+    group = _group_filters(run)
+    if group is not None:
+        annotations = annotations.filter(group[0])
     memberships = dict(
         run.study.memberships.filter(role="annotator").values_list("user_id", "pseudonym")
     )
@@ -130,6 +159,8 @@ def run_judgements(run: PipelineRun) -> list[Judgement]:
             )
         )
     for pk, p in sorted(pairs.items()):
+        if group is not None:
+            break  # reasons that came with the data are nobody's in particular
         if p.source_reason.strip() and p.source_preference != "none":
             out.append(
                 Judgement(
@@ -149,6 +180,9 @@ def run_statements(run: PipelineRun) -> list[Statement]:
         .select_related("participant")
         .order_by("pk")
     )
+    group = _group_filters(run)
+    if group is not None:
+        statements = statements.filter(group[1])
     return [
         Statement(id=str(s.pk), text=s.text, participant=s.author_pseudonym, question=s.question)
         for s in statements
@@ -210,8 +244,13 @@ def run_create(
     training_pair_ids: list[int] | None = None,
     comparison_group: str = "",
     publish: bool = False,
+    people: dict[str, Any] | None = None,
 ) -> PipelineRun:
-    """Create a queued run. Raises ValueError (naming the setting) on bad configuration."""
+    """Create a queued run. Raises ValueError (naming the setting) on bad configuration.
+
+    ``people`` ({"attribute", "value", "members": [[kind, ref], ...]}) restricts the
+    annotations, labels and statements the run learns from to one group of people.
+    """
     if method not in Method.values:
         raise ValueError(f"method: must be one of {', '.join(Method.values)}")
     if batch_size < 1 or batch_size > 1000:
@@ -227,6 +266,8 @@ def run_create(
         "publish": bool(publish),
         "llm_backend": configured_backend(),
     }
+    if people:
+        config["people"] = people
     core_config = pipeline.method_config(method, config)  # validates, naming the field
     config["method_config"] = core_config.to_dict()
     if training_pair_ids is None:
@@ -430,4 +471,12 @@ def run_finish(*, run: PipelineRun, ctx: RunInputs) -> Constitution:
     PipelineRun.objects.filter(pk=run.pk).update(
         status=JobStatus.SUCCEEDED, stage="done", finished_at=timezone.now(), error=""
     )
+    run_id = run.pk
+    for hook in FINISH_HOOKS:
+        transaction.on_commit(lambda hook=hook: hook(run_id))
     return constitution
+
+
+# Called with the run id once a run has succeeded (after commit). Apps that build on
+# runs (gcai.groups) register here instead of this module importing them.
+FINISH_HOOKS: list[Callable[[int], None]] = []
