@@ -7,7 +7,9 @@ Contextual stream (preferences with reasons):
   :func:`contextual_generate` (per annotation with a reason, 1..K principles stating the
   person's reason as a general rule) -> :func:`cluster_stream` -> :func:`represent`
   (LLM summary by default) -> :func:`vote_contextual` on the training pairs, exactly as
-  ICAI -> :func:`rank_contextual` by accuracy, then relevance.
+  ICAI -> :func:`rank_contextual`: candidates with enough support (``for`` on at least
+  ``contextual_min_support`` of the voted pairs) and for > against, ranked by accuracy
+  (predictive power), then relevance.
 
 General stream (value statements):
   :func:`general_generate` (per approved statement, 0..K principles; statements without
@@ -98,6 +100,9 @@ class GcaiConfig:
     contextual_representative: str = "summary"  # summary | centroid | random
     contextual_prompt: str = "gcai_contextual_v1"
     drop_contradicted: bool = True  # drop contextual principles with for <= against
+    # "for" votes a contextual principle needs, as a share of voted pairs (as ICAI's
+    # min_support): without it, 1 for / 0 against would outrank 900 / 100.
+    contextual_min_support: float = 0.1
     # general stream
     principles_per_statement: int = 3
     general_clusters: int = 10
@@ -108,7 +113,7 @@ class GcaiConfig:
     # vote (contextual stream, on the training pairs)
     vote_seeds: int = 3
     max_candidates_per_call: int = 40
-    aggregation: str = "majority"
+    aggregation: str = "unanimous"  # across vote_seeds, as ICAI
     vote_prompt: str = "icai_vote_v1"
     # merge
     similarity_threshold: float = 0.8
@@ -139,6 +144,7 @@ class GcaiConfig:
         for name in ("drop_contradicted", "confirm_duplicates"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false")
+        require_float("contextual_min_support", self.contextual_min_support, 0.0, 1.0)
         require_int("principles_per_statement", self.principles_per_statement, 1)
         require_int("general_clusters", self.general_clusters, 1)
         require_int("min_participants", self.min_participants, 1)
@@ -418,18 +424,24 @@ def rank_contextual(
 ) -> StreamRanking:
     """Contextual stage 5: rank by accuracy, then relevance (then cluster order).
 
-    With ``drop_contradicted`` (default) a candidate needs for > against on the training
-    pairs: one that never took a side was never tested, one that lost predicts worse
-    than chance.
+    A candidate needs ``for`` on at least ``contextual_min_support`` of the voted pairs
+    (support), so a principle right once and never tested again cannot outrank one
+    right 900 times out of 1000. With ``drop_contradicted`` (default) it also needs
+    for > against: one that never took a side was never tested, one that lost predicts
+    worse than chance.
     """
     table = tally(votes, [c.id for c in candidates.candidates])
     rows = {r.candidate_id: r for r in table.rows}
+    need = config.contextual_min_support * table.n_pairs
     ranked: list[Ranked] = []
     dropped: dict[str, str] = {}
     for c in candidates.candidates:
         row = rows[c.id]
         if config.drop_contradicted and row.for_ <= row.against:
             dropped[c.id] = f"for {row.for_} <= against {row.against}"
+            continue
+        if row.for_ < need or (need > 0 and row.for_ == 0):
+            dropped[c.id] = f"for {row.for_} < min support {need:g}"
             continue
         ranked.append(Ranked(c, {**row.stats(), **_evidence_stats(c)}))
     ranked.sort(

@@ -15,9 +15,11 @@ Stages, each a pure function whose output is a JSON-serialisable dataclass:
 
 Variants are configuration (:class:`IcaiConfig.method`), not forks:
 ``icai`` (baseline: published prompt, random representative), ``icai_improved_1``
-(generalisation-oriented prompt, centroid-closest representative) and ``icai_improved_2``
+(generalisation-oriented prompt, centroid-closest representative), ``icai_improved_2``
 (improved 1 plus generation from representative triplets of embedding-difference
-clusters). Every setting a method implies can be overridden individually.
+clusters) and ``icai_scores`` (improved 1 with rating scores in the prompt). Every
+setting a method implies can be overridden individually; the published settings of
+each method are the presets of :mod:`gcai.core.presets`.
 
 Unlike the reference implementation, ties and both-bad labels are accepted: they are not
 used to generate principles but are counted in voting.
@@ -68,18 +70,29 @@ from gcai.core.voting import (
 )
 from gcai.core.voting import vote as _vote
 
-METHODS: tuple[str, ...] = ("icai", "icai_improved_1", "icai_improved_2")
+METHODS: tuple[str, ...] = ("icai", "icai_improved_1", "icai_improved_2", "icai_scores")
 
 # What each method implies unless the config overrides it.
 _METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "icai": {"generation_prompt": "icai_generate_v1", "representative": "random"},
+    "icai": {
+        "generation_prompt": "icai_generate_v1",
+        "representative": "random",
+        "use_scores": False,
+    },
     "icai_improved_1": {
         "generation_prompt": "icai_generate_general_v1",
         "representative": "centroid",
+        "use_scores": False,
     },
     "icai_improved_2": {
         "generation_prompt": "icai_generate_general_v1",
         "representative": "centroid",
+        "use_scores": False,
+    },
+    "icai_scores": {
+        "generation_prompt": "icai_generate_general_v1",
+        "representative": "centroid",
+        "use_scores": True,
     },
 }
 
@@ -105,7 +118,8 @@ class IcaiConfig:
     # generate
     principles_per_pair: int = 3
     generation_prompt: str | None = None
-    use_scores: bool = True  # show rating scores in the prompt when a pair has them
+    # Show rating scores in the prompt when a pair has them (None: only icai_scores does).
+    use_scores: bool | None = None
     # cluster + representative
     num_clusters: int | None = None  # default min(#principles, max(10, #pairs // 5))
     representative: str | None = None  # random | centroid | summary
@@ -113,10 +127,13 @@ class IcaiConfig:
     # vote
     vote_seeds: int = 3
     max_candidates_per_call: int = 40
-    aggregation: str = "majority"
+    aggregation: str = "unanimous"  # across vote_seeds, as inverse-cai 0.4.8
     vote_prompt: str = "icai_vote_v1"
     # filter
     min_support: float = 0.1  # "for" votes needed, as a share of voted pairs
+    # Drop a candidate whose invalid votes are at least its valid ones (the reference's
+    # s3_filter_majority_valid).
+    require_majority_valid: bool = True
     max_principles: int = 10
     # Top up to this many principles with the best-ranked ones that failed the filter
     # (marked below_threshold). 0 = as published: the filter may leave nothing.
@@ -145,8 +162,10 @@ class IcaiConfig:
         require_int("principles_per_pair", self.principles_per_pair, 1)
         if self.generation_prompt is not None:
             require_prompt("generation_prompt", self.generation_prompt)
-        if not isinstance(self.use_scores, bool):
-            raise ValueError("use_scores: must be true or false")
+        if self.use_scores is not None and not isinstance(self.use_scores, bool):
+            raise ValueError("use_scores: must be true, false or null")
+        if not isinstance(self.require_majority_valid, bool):
+            raise ValueError("require_majority_valid: must be true or false")
         require_int("num_clusters", self.num_clusters, 1, optional=True)
         if self.representative is not None and self.representative not in REPRESENTATIVE_MODES:
             raise ValueError(f"representative: must be one of {REPRESENTATIVE_MODES} or null")
@@ -184,6 +203,12 @@ class IcaiConfig:
     @property
     def effective_representative(self) -> str:
         return self.representative or _METHOD_DEFAULTS[self.method]["representative"]
+
+    @property
+    def effective_use_scores(self) -> bool:
+        if self.use_scores is not None:
+            return self.use_scores
+        return bool(_METHOD_DEFAULTS[self.method]["use_scores"])
 
     @property
     def uses_triplets(self) -> bool:
@@ -235,7 +260,7 @@ def _pair_request(pair: Pair, config: IcaiConfig) -> ChatRequest:
         prompt_block=prompts.block("prompt", pair.prompt),
         preferred=preferred,
         rejected=rejected,
-        scores_block=_scores_block(pair, config.use_scores),
+        scores_block=_scores_block(pair, config.effective_use_scores),
         k=str(config.principles_per_pair),
     )
     return _generation_request(messages, config)
@@ -250,7 +275,7 @@ def _joint_request(pairs: Sequence[Pair], config: IcaiConfig) -> ChatRequest:
             f"{prompts.block('prompt', pair.prompt)}\n"
             f"<selected_response>\n{preferred}\n</selected_response>\n\n"
             f"<other_response>\n{rejected}\n</other_response>\n"
-            f"{_scores_block(pair, config.use_scores)}</sample>"
+            f"{_scores_block(pair, config.effective_use_scores)}</sample>"
         )
     messages = prompts.render(
         config.joint_prompt,
@@ -591,7 +616,8 @@ def filter_principles(
 ) -> FilterOutput:
     """Stage 5: keep, rank and cap the candidates.
 
-    Keeps a candidate when for > against and for >= ``min_support`` x voted pairs; ranks
+    Keeps a candidate when for > against, for >= ``min_support`` x voted pairs and (with
+    ``require_majority_valid``) its invalid votes are fewer than its valid ones; ranks
     by for - against (then for, then cluster order). If more than ``max_principles``
     pass, the top ceil(``recluster_factor`` x N) are re-clustered into N clusters and
     each cluster keeps its best-ranked member, so near-duplicates do not crowd the
@@ -609,6 +635,9 @@ def filter_principles(
             dropped[row.candidate_id] = f"for {row.for_} <= against {row.against}"
         elif row.for_ < need:
             dropped[row.candidate_id] = f"for {row.for_} < min support {need:g}"
+        elif config.require_majority_valid and row.invalid >= row.n_pairs - row.invalid:
+            valid = row.n_pairs - row.invalid
+            dropped[row.candidate_id] = f"invalid {row.invalid} >= valid {valid}"
         else:
             ranked.append(row.candidate_id)
     rows = {r.candidate_id: r for r in table.rows}

@@ -247,7 +247,8 @@ class HashingEmbedder:
 
 # --------------------------------------------------------------------------- ICAI synthetic data
 
-ICAI_SYNTHETIC = Path(__file__).resolve().parents[3] / "shared" / "data" / "icai-synthetic"
+# ICAI's synthetic CSVs, vendored (source and licence in the folder's README.md).
+ICAI_SYNTHETIC = Path(__file__).resolve().parents[1] / "fixtures" / "icai_synthetic"
 
 
 def load_icai_synthetic(filename: str) -> list[Pair]:

@@ -37,7 +37,8 @@ from gcai.core.llm.base import (
 from gcai.core.llm.parsing import parse_output
 from gcai.core.types import Pair, Preference
 
-SYNTHETIC = Path(__file__).resolve().parents[3] / "shared" / "data" / "icai-synthetic"
+# ICAI's synthetic CSVs, vendored (source and licence in the folder's README.md).
+SYNTHETIC = Path(__file__).resolve().parents[1] / "fixtures" / "icai_synthetic"
 
 
 # --------------------------------------------------------------------------- data
