@@ -35,6 +35,7 @@ from gcai.constitutions.models import (
     StageArtifact,
 )
 from gcai.constitutions.pipeline import RunInputs, Stage, StageError
+from gcai.core import presets
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.types import Judgement, Pair, Preference, Statement
 
@@ -215,23 +216,25 @@ def run_create(
     comparison_group: str = "",
     publish: bool = False,
 ) -> PipelineRun:
-    """Create a queued run. Raises ValueError (naming the setting) on bad configuration."""
+    """Create a queued run of the preset ``method``; ``method_config`` holds the
+    researcher's deviations from it. The preset's name and version and the fully
+    resolved settings are stored, so the run keeps its meaning when presets change.
+    Raises ValueError (naming the setting) on bad configuration."""
     if method not in Method.values:
         raise ValueError(f"method: must be one of {', '.join(Method.values)}")
     if batch_size < 1 or batch_size > 1000:
         raise ValueError("batch_size: must be between 1 and 1000")
     if max_training_pairs is not None and max_training_pairs < 1:
         raise ValueError("max_training_pairs: must be at least 1")
+    resolved = presets.resolve(method, method_config, seed=seed)  # validates, naming the field
     config = {
         "seed": seed,
-        "method_config": dict(method_config or {}),
+        **resolved.to_dict(),
         "batch_size": batch_size,
         "max_training_pairs": max_training_pairs,
         "dataset_ids": list(dataset_ids or []),
         "publish": bool(publish),
     }
-    core_config = pipeline.method_config(method, config)  # validates, naming the field
-    config["method_config"] = core_config.to_dict()
     if training_pair_ids is None:
         training_pair_ids = pipeline.sample_ids(
             _training_pair_ids(study, dataset_ids), max_training_pairs, seed

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from gcai.constitutions import pipeline, selectors
 from gcai.constitutions.models import Constitution, Method, PipelineRun
+from gcai.core import presets
 
 ICAI_METHODS = [m.value for m in Method if m != Method.GCAI]
 
@@ -72,6 +73,7 @@ class RunOutputSerializer(serializers.Serializer):
     title = serializers.CharField()
     method = serializers.CharField()
     method_label = serializers.CharField(source="get_method_display")
+    preset_version = serializers.SerializerMethodField()
     status = serializers.CharField()
     is_active = serializers.BooleanField()
     cancel_requested = serializers.BooleanField()
@@ -91,6 +93,10 @@ class RunOutputSerializer(serializers.Serializer):
 
     def get_stage_title(self, run: PipelineRun) -> str:
         return selectors.stage_title(run.stage)
+
+    def get_preset_version(self, run: PipelineRun) -> int:
+        """The version of the method's preset the run used (0: made before presets)."""
+        return int((run.config or {}).get("preset_version") or 0)
 
     def get_n_training_pairs(self, run: PipelineRun) -> int:
         annotated = getattr(run, "n_training_pairs", None)
@@ -148,19 +154,25 @@ def _check_dataset_ids(ids: list[int], study: Any) -> list[int]:
 def _check_method_config(method: str, seed: int, config: dict[str, Any]) -> None:
     """The engine's own validation, so a bad setting is reported before anything is saved."""
     try:
-        pipeline.method_config(method, {"seed": seed, "method_config": config})
+        presets.resolve(method, config, seed=seed)
     except ValueError as exc:
         raise serializers.ValidationError(str(exc)) from None
 
 
 class RunCreateInputSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(choices=Method.choices)
+    method = serializers.ChoiceField(
+        choices=Method.choices,
+        help_text="A preset named after its publication (settings and sources: docs/methods.md).",
+    )
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     seed = serializers.IntegerField(min_value=0, default=0)
     method_config = serializers.DictField(
         required=False,
         default=dict,
-        help_text="Method settings (e.g. num_clusters, max_principles, representative).",
+        help_text=(
+            "Deviations from the preset (e.g. num_clusters, max_principles, representative); "
+            "recorded with the run."
+        ),
     )
     dataset_ids = serializers.ListField(
         child=serializers.IntegerField(), required=False, default=list

@@ -225,9 +225,12 @@ def restore(
 ) -> Config:
     """The configuration of a stored run: its stored settings over its preset version.
 
-    ``version`` None means the run predates presets (version 0).
+    ``version`` None means the run predates presets (version 0, or the first version of
+    a preset that did not exist then).
     """
-    preset = get(name, 0 if version is None else version)
+    if version is None:
+        version = min(_versions(name))
+    preset = get(name, version)
     data = dict(stored or {})
     data.pop("method", None)
     data.setdefault("seed", seed)
