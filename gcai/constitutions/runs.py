@@ -16,7 +16,7 @@ import hashlib
 import logging
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotations.models import Annotation, Moderation, PreferencePair, Split, Study, ValueStatement
-from gcai.constitutions import jobs, pipeline
+from gcai.constitutions import jobs, labels, pipeline
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
@@ -48,19 +48,6 @@ RunCancelled = jobs.JobCancelled
 # --------------------------------------------------------------------------- inputs
 
 
-def pair_label(pair: PreferencePair, annotation_choices: Iterable[str] = ()) -> Preference:
-    """The label a pipeline uses: the source preference, else the annotators' majority."""
-    if pair.source_preference != "none":
-        return Preference(pair.source_preference)
-    choices = list(annotation_choices)
-    if not choices:
-        return Preference.NONE
-    counts = {c: choices.count(c) for c in set(choices)}
-    best = max(counts.values())
-    winners = [c for c, n in counts.items() if n == best]
-    return Preference(winners[0]) if len(winners) == 1 else Preference.TIE
-
-
 def _core_pair(pair: PreferencePair, label: Preference) -> Pair:
     return Pair(
         id=str(pair.pk),
@@ -74,15 +61,15 @@ def _core_pair(pair: PreferencePair, label: Preference) -> Pair:
 
 
 def run_pairs(run: PipelineRun) -> list[Pair]:
-    """The run's training pairs as core Pairs with their labels (two queries)."""
+    """The run's training pairs as core Pairs with their labels (two queries).
+
+    Labels come from people only, with the run's recorded tie setting (see
+    :mod:`gcai.constitutions.labels`).
+    """
     pairs = list(run.training_pairs.order_by("pk"))
-    choices: dict[int, list[str]] = {}
-    # Imported ICAI files can carry machine annotators (principles, models): only people
-    # label pairs here. Human annotators carry no "annotator_type" in their metadata.
-    human = Annotation.objects.filter(pair__in=pairs).exclude(metadata__has_key="annotator_type")
-    for pair_id, preferred in human.values_list("pair_id", "preferred"):
-        choices.setdefault(pair_id, []).append(preferred)
-    return [_core_pair(p, pair_label(p, choices.get(p.pk, ()))) for p in pairs]
+    ties = run.config.get("ties", labels.LEGACY_TIE_POLICY)
+    found = labels.pairs_labels(pairs, ties=ties)
+    return [_core_pair(p, found.labels[p.pk]) for p in pairs]
 
 
 def run_judgements(run: PipelineRun) -> list[Judgement]:
@@ -215,6 +202,7 @@ def run_create(
     training_pair_ids: list[int] | None = None,
     comparison_group: str = "",
     publish: bool = False,
+    ties: str = labels.DEFAULT_TIE_POLICY,
 ) -> PipelineRun:
     """Create a queued run of the preset ``method``; ``method_config`` holds the
     researcher's deviations from it. The preset's name and version and the fully
@@ -234,6 +222,7 @@ def run_create(
         "max_training_pairs": max_training_pairs,
         "dataset_ids": list(dataset_ids or []),
         "publish": bool(publish),
+        "ties": labels.check_tie_policy(ties),
     }
     if training_pair_ids is None:
         training_pair_ids = pipeline.sample_ids(
@@ -265,6 +254,7 @@ def runs_create_comparison(
     max_training_pairs: int | None = None,
     batch_size: int = pipeline.DEFAULT_BATCH_SIZE,
     publish: bool = False,
+    ties: str = labels.DEFAULT_TIE_POLICY,
 ) -> tuple[PipelineRun, PipelineRun]:
     """GCAI and an ICAI baseline on the same study and the SAME training pairs."""
     if icai_method == Method.GCAI or icai_method not in Method.values:
@@ -281,6 +271,7 @@ def runs_create_comparison(
         training_pair_ids=pair_ids,
         comparison_group=group,
         publish=publish,
+        ties=ties,
     )
     gcai_run = run_create(method=Method.GCAI, method_config=gcai_config, **common)
     icai_run = run_create(method=icai_method, method_config=icai_config, **common)
@@ -305,11 +296,7 @@ def run_cancel(*, run: PipelineRun) -> None:
 
 def run_resume(*, run: PipelineRun) -> None:
     """Restart a failed, cancelled or stalled run from its last stored stage."""
-    if run.status == JobStatus.SUCCEEDED:
-        raise ValueError("This run has already succeeded.")
-    PipelineRun.objects.filter(pk=run.pk).update(
-        status=JobStatus.QUEUED, cancel_requested=False, error="", finished_at=None
-    )
+    run_resume_prepare(run=run)
     run_start(run=run)
 
 
@@ -342,9 +329,33 @@ def _stage_by_name(run: PipelineRun, ctx: RunInputs, name: str) -> Stage:
     raise StageError(f"Unknown stage {name!r} for {run.method}.")
 
 
-def run_step(run_id: int) -> str:
+ProgressFn = Callable[[str, int, int], None]  # (stage, batches done, batches in stage)
+
+
+def run_run_inline(*, run: PipelineRun, progress: ProgressFn | None = None) -> str:
+    """Run (or resume) a run to the end in this process, without a worker.
+
+    For the command-line builders, scripts and tests; the web never calls it. Batches
+    are computed one after the other; storage, resume and the LLM cache work as with
+    workers. Returns "succeeded", "cancelled" or "failed".
+    """
+    if run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        run_resume_prepare(run=run)
+    return run_step(run.pk, inline=True, progress=progress)
+
+
+def run_resume_prepare(*, run: PipelineRun) -> None:
+    if run.status == JobStatus.SUCCEEDED:
+        raise ValueError("This run has already succeeded.")
+    PipelineRun.objects.filter(pk=run.pk).update(
+        status=JobStatus.QUEUED, cancel_requested=False, error="", finished_at=None
+    )
+
+
+def run_step(run_id: int, *, inline: bool = False, progress: ProgressFn | None = None) -> str:
     """Advance a run as far as possible in this process.
 
+    Batched stages go to the workers, unless ``inline``: then they are computed here.
     Returns what happened: "dispatched:<stage>", "succeeded", "cancelled", "failed" or
     "idle" (nothing to do: the run is not active).
     """
@@ -372,10 +383,12 @@ def run_step(run_id: int) -> str:
             if PipelineRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
                 raise RunCancelled()
             if stage.batched:
-                outcome = _advance_batched(run, ctx, stage)
+                outcome = _advance_batched(run, ctx, stage, inline=inline, progress=progress)
                 if outcome is not None:
                     return outcome
                 continue
+            if progress is not None:
+                progress(stage.name, 0, 1)
             PipelineRun.objects.filter(pk=run.pk).update(
                 stage=stage.name, progress_done=0, progress_total=1
             )
@@ -384,6 +397,8 @@ def run_step(run_id: int) -> str:
             _save_artifact(run, stage.name, -1, data)
             _record_usage(run.pk, meter)
             PipelineRun.objects.filter(pk=run.pk).update(progress_done=1)
+            if progress is not None:
+                progress(stage.name, 1, 1)
         run_finish(run=run, ctx=ctx)
         return "succeeded"
     except RunCancelled:
@@ -401,8 +416,16 @@ def run_step(run_id: int) -> str:
         return "failed"
 
 
-def _advance_batched(run: PipelineRun, ctx: RunInputs, stage: Stage) -> str | None:
-    """Merge a batched stage whose batches are all stored, or dispatch the missing ones."""
+def _advance_batched(
+    run: PipelineRun,
+    ctx: RunInputs,
+    stage: Stage,
+    *,
+    inline: bool = False,
+    progress: ProgressFn | None = None,
+) -> str | None:
+    """Merge a batched stage whose batches are all stored, or dispatch (``inline``:
+    compute) the missing ones."""
     from gcai.constitutions.tasks import run_batch_task
 
     assert stage.items is not None
@@ -419,7 +442,16 @@ def _advance_batched(run: PipelineRun, ctx: RunInputs, stage: Stage) -> str | No
     PipelineRun.objects.filter(pk=run.pk).update(
         stage=stage.name, progress_done=n - len(missing), progress_total=max(n, 1)
     )
-    if missing:
+    if missing and inline:
+        for done, i in enumerate(missing, n - len(missing)):
+            if progress is not None:
+                progress(stage.name, done, n)
+            outcome = run_batch(run.pk, stage.name, i, join=False)
+            if outcome != "stored":
+                return outcome
+        if progress is not None:
+            progress(stage.name, n, n)
+    elif missing:
         from celery import group
 
         group(run_batch_task.s(run.pk, stage.name, i) for i in missing).apply_async()
@@ -433,8 +465,10 @@ def _advance_batched(run: PipelineRun, ctx: RunInputs, stage: Stage) -> str | No
     return None
 
 
-def run_batch(run_id: int, stage_name: str, batch: int) -> str:
-    """Compute one batch of a batched stage; the batch that completes the stage advances the run."""
+def run_batch(run_id: int, stage_name: str, batch: int, *, join: bool = True) -> str:
+    """Compute one batch of a batched stage; the batch that completes the stage advances
+    the run (unless ``join`` is False: the in-process runner advances it itself, and then
+    "stored" means the batch is done)."""
     run = PipelineRun.objects.filter(pk=run_id).first()
     if run is None or run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return "idle"
@@ -467,6 +501,8 @@ def run_batch(run_id: int, stage_name: str, batch: int) -> str:
             _fail(run.pk, f"{stage_name} batch {batch}: {exc.__class__.__name__}: {exc}")
             return "failed"
         _record_usage(run.pk, meter)
+    if not join:
+        return "stored"
     return _join(run_id, stage_name)
 
 

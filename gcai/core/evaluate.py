@@ -2,15 +2,22 @@
 human preferences it has not seen?
 
 For each held-out pair an LLM judge receives the constitution and the pair and
-answers ``{"choice": "A" | "B" | "none"}`` ("none": no principle applies). Every
-pair is judged in BOTH orders (as shown, and with the responses swapped), because
-LLM judges are position-biased: a judge that always says "A" would otherwise look
-50% accurate *and* decisive. A pair counts as agreeing with the human only when the
-two orders agree with each other and with the human label.
+answers ``{"choice": "A" | "B"}`` (a forced choice, as published; with
+``allow_abstain`` it may also answer "none": no principle applies). Every pair is judged
+in BOTH orders (as shown, and with the responses swapped), because LLM judges are
+position-biased.
+
+The headline is the published measure (improved ICAI, Table 1): each order's answer is
+scored on its own against the human label and the two are averaged
+(``EvalMetrics.accuracy_per_order``, Wilson interval). A judge that ignores the content
+(always "A", or a coin) lands at exactly 50%. Stricter views stay available as extra
+columns: ``accuracy`` counts a pair only when both orders agree with each other and with
+the human ("strict agreement"), and with abstaining on, ``coverage`` and
+``accuracy_covered`` say how often the judge decided and how well.
 
 Baselines run through the same code with the same judge and pairs:
 :data:`NO_CONSTITUTION` (the judge's own taste) and :func:`orthogonal_constitution`
-(irrelevant principles; a judge following them should score at chance).
+(irrelevant, length-neutral principles; a judge following them should score at chance).
 
 Per-principle analysis (optional, on by default) is a second request kind per
 pair and order: the judge lists the principles that clearly favour one response,
@@ -82,7 +89,9 @@ class Verdict(StrEnum):
 class EvalConfig:
     """Settings of one evaluation. Part of every request, so part of the cache key."""
 
-    allow_abstain: bool = True
+    # Forced choice, as published; True lets the judge answer "none" and adds the
+    # strict-agreement, coverage and abstention columns.
+    allow_abstain: bool = False
     seed: int = 0
     prompt_version: str = "v1"
     temperature: float = 0.0
@@ -623,15 +632,17 @@ class EvalMetrics:
     ``tie_outcomes``), unlabelled pairs in ``n_unlabelled``, failed judgements in
     ``n_errors``; none of them are scored.
 
-    - ``accuracy``: final verdict == human label; abstentions and order
-      inconsistencies count as wrong (Wilson interval).
+    - ``accuracy_per_order``: THE HEADLINE (improved ICAI, Table 1): each order's
+      answer scored on its own (1 right, 0.5 abstained, 0 wrong), averaged per pair.
+      Chance is exactly 0.5 for any judge that ignores content: a coin-flipper, an
+      always-"none" judge and a judge that always says "A" (right in one order, wrong
+      in the other) alike.
+    - ``accuracy`` ("strict agreement"): final verdict == human label, i.e. both orders
+      picked the human's response; abstentions and order inconsistencies count as
+      wrong (Wilson interval).
     - ``accuracy_abstain_half``: the same with an abstention worth half.
     - ``coverage``: share not abstained (both orders "none" is an abstention).
     - ``accuracy_covered``: accuracy among non-abstained pairs.
-    - ``accuracy_per_order``: each order's answer scored on its own (1 right, 0.5
-      abstained, 0 wrong), averaged per pair. Chance is exactly 0.5 for
-      any judge that ignores content: a coin-flipper, an always-"none" judge and a
-      judge that always says "A" (right in one order, wrong in the other) alike.
     - ``order_disagreement``: the two orders gave different answers;
       ``order_flip``: they picked opposite responses (pure position effect).
     - ``kappa``: Cohen's kappa against chance 0.5, ``(s - 0.5) / 0.5`` with ``s`` =
@@ -827,7 +838,7 @@ def compare_judgements(
     second: Sequence[PairJudgement],
     labels: Mapping[str, Preference | str] | None = None,
     *,
-    score: str = "strict",
+    score: str = "per_order",
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
@@ -839,7 +850,7 @@ def compare_judgements(
     ``score(first) - score(second)``, with a seeded percentile bootstrap over pairs.
     Pairing removes the pair-to-pair variation both evaluations share, so the
     interval is much narrower than comparing two separate intervals. ``score`` is
-    "strict" (the headline accuracy), "abstain_half" or "per_order". Pairs that are
+    "per_order" (the headline accuracy), "strict" or "abstain_half". Pairs that are
     unscored (ties, unlabelled, errors) in either evaluation are left out.
     """
 
