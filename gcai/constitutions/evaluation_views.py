@@ -117,6 +117,7 @@ class EvaluationForm(forms.Form):
             ("tie", "Keep them as ties (reported apart from accuracy)"),
         ],
         initial="exclude",
+        required=False,
         label="Ties",
     )
     principle_analysis = forms.BooleanField(
@@ -171,7 +172,7 @@ def evaluation_new(request, study_id: int):
                 llm_similarity=data["llm_similarity"],
                 principle_analysis=data["principle_analysis"],
                 allow_abstain=data["allow_abstain"],
-                ties=data["ties"],
+                ties=data["ties"] or "exclude",
                 batch_size=data["batch_size"],
             )
         except EvaluationError as exc:

@@ -258,10 +258,12 @@ def test_baselines_run_with_the_same_judge_and_pairs(study, judge_server):
     done = [run(e) for e in created]
 
     constitution, none, orthogonal = (e.results["metrics"] for e in done)
+    assert constitution["accuracy_per_order"]["value"] == 1.0
     assert constitution["accuracy"]["value"] == 1.0
-    # The planted judge has no taste of its own and no orthogonal rule applies.
-    assert none["coverage"]["value"] == 0.0
-    assert orthogonal["coverage"]["value"] == 0.0
+    # The planted judge has no taste of its own and no orthogonal rule applies: forced
+    # to choose, it lands at chance on the published measure.
+    assert none["accuracy_per_order"]["value"] == 0.5
+    assert orthogonal["accuracy_per_order"]["value"] == 0.5
     assert {e.llm_model for e in done} == {"fake-judge"}
     table = evaluation_table_text(
         evaluation_reports.evaluations_in_group(study=study, group=done[0].comparison_group)
