@@ -27,7 +27,6 @@ used to generate principles but are counted in voting.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,25 +47,20 @@ from gcai.core.cluster import (
     cluster_proposals,
     embed_unique,
     kmeans_labels,
-    make_principle,
-    principle_from_dict,
-    principle_to_dict,
     separation_scores,
 )
 from gcai.core.embed import Embedder
+from gcai.core.icai_filter import FilterOutput, filter_principles
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
-from gcai.core.types import Constitution, Origin, Pair, Preference, Principle
+from gcai.core.types import Constitution, Pair, Preference
 from gcai.core.voting import (
     AGGREGATIONS,
     VoteConfig,
     VoteOutput,
-    VoteRow,
-    VoteTable,
     require_float,
     require_int,
     require_prompt,
     settings_from_dict,
-    tally,
 )
 from gcai.core.voting import vote as _vote
 
@@ -563,132 +557,6 @@ def vote(
     """
     cands = candidates.candidates if isinstance(candidates, RepresentativeOutput) else candidates
     return _vote(pairs, cands, model, config.voting())
-
-
-# --------------------------------------------------------------------------- stage 5: filter
-
-
-@dataclass(slots=True)
-class FilterOutput:
-    """Output of the filter stage: the vote table, every decision and the final principles."""
-
-    table: VoteTable
-    ranked: list[str]  # candidate ids that passed, best first
-    dropped: dict[str, str]  # candidate id -> why it was dropped
-    shortlist: list[str]  # the top ceil(factor * N) that were re-clustered (if capping)
-    recluster: dict[str, int]  # shortlist candidate id -> its cluster in the re-clustering
-    selected: list[str]  # final candidate ids, best first
-    principles: list[Principle]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table.to_dict(),
-            "ranked": list(self.ranked),
-            "dropped": dict(self.dropped),
-            "shortlist": list(self.shortlist),
-            "recluster": dict(self.recluster),
-            "selected": list(self.selected),
-            "principles": [principle_to_dict(p) for p in self.principles],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FilterOutput:
-        return cls(
-            table=VoteTable.from_dict(data["table"]),
-            ranked=list(data["ranked"]),
-            dropped=dict(data["dropped"]),
-            shortlist=list(data["shortlist"]),
-            recluster={k: int(v) for k, v in data["recluster"].items()},
-            selected=list(data["selected"]),
-            principles=[principle_from_dict(p) for p in data["principles"]],
-        )
-
-
-def _net(row: VoteRow) -> int:
-    return row.for_ - row.against
-
-
-def filter_principles(
-    candidates: RepresentativeOutput,
-    votes: VoteOutput,
-    embedder: Embedder,
-    config: IcaiConfig,
-) -> FilterOutput:
-    """Stage 5: keep, rank and cap the candidates.
-
-    Keeps a candidate when for > against, for >= ``min_support`` x voted pairs and (with
-    ``require_majority_valid``) its invalid votes are fewer than its valid ones; ranks
-    by for - against (then for, then cluster order). If more than ``max_principles``
-    pass, the top ceil(``recluster_factor`` x N) are re-clustered into N clusters and
-    each cluster keeps its best-ranked member, so near-duplicates do not crowd the
-    constitution.
-    """
-    cands = {c.id: c for c in candidates.candidates}
-    table = tally(votes, list(cands))
-    need = config.min_support * table.n_pairs
-    ranked: list[str] = []
-    dropped: dict[str, str] = {}
-    for row in table.rows:
-        if row.for_ == row.against == 0:
-            dropped[row.candidate_id] = "for 0 <= against 0: never took a side"
-        elif row.for_ <= row.against:
-            dropped[row.candidate_id] = f"for {row.for_} <= against {row.against}"
-        elif row.for_ < need:
-            dropped[row.candidate_id] = f"for {row.for_} < min support {need:g}"
-        elif config.require_majority_valid and row.invalid >= row.n_pairs - row.invalid:
-            valid = row.n_pairs - row.invalid
-            dropped[row.candidate_id] = f"invalid {row.invalid} >= valid {valid}"
-        else:
-            ranked.append(row.candidate_id)
-    rows = {r.candidate_id: r for r in table.rows}
-    ranked.sort(key=lambda cid: (-_net(rows[cid]), -rows[cid].for_, cands[cid].cluster_id))
-    below: set[str] = set()
-    if len(ranked) < config.min_principles:
-        spare = sorted(
-            dropped, key=lambda cid: (-_net(rows[cid]), -rows[cid].for_, cands[cid].cluster_id)
-        )
-        for cid in spare[: config.min_principles - len(ranked)]:
-            dropped.pop(cid)
-            below.add(cid)
-            ranked.append(cid)
-
-    n = config.max_principles
-    shortlist: list[str] = []
-    recluster: dict[str, int] = {}
-    if len(ranked) <= n:
-        selected = list(ranked)
-    else:
-        shortlist = ranked[: math.ceil(config.recluster_factor * n)]
-        vectors = embed_unique(embedder, [cands[cid].text for cid in shortlist])
-        labels = kmeans_labels(vectors, n, config.seed).tolist()
-        recluster = dict(zip(shortlist, labels, strict=True))
-        best: dict[int, str] = {}
-        for cid in shortlist:  # in rank order, so the first seen is each cluster's best
-            best.setdefault(recluster[cid], cid)
-        chosen = set(best.values())
-        selected = [cid for cid in shortlist if cid in chosen]
-        for cid in ranked:
-            if cid not in chosen:
-                dropped[cid] = (
-                    "near-duplicate of a better-ranked principle"
-                    if cid in recluster
-                    else "beyond the cap"
-                )
-
-    principles = []
-    for rank, cid in enumerate(selected, 1):
-        cand = cands[cid]
-        stats = {
-            **rows[cid].stats(),
-            "rank": rank,
-            "candidate_id": cid,
-            "cluster_size": cand.cluster_size,
-            "representative": cand.method,
-            "below_threshold": cid in below,
-            **cand.evidence.counts(),
-        }
-        principles.append(make_principle(cand.text, Origin.ICAI, cand.evidence, stats))
-    return FilterOutput(table, ranked, dropped, shortlist, recluster, selected, principles)
 
 
 # --------------------------------------------------------------------------- whole run
