@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TextIO
 
@@ -43,3 +44,11 @@ class StepBar:
         else:
             self.stream.write(text)
         self.stream.flush()
+
+
+def quiet_http_logs(verbosity: int) -> None:
+    """One log line per LLM request would scroll the progress bar away; keep them for
+    ``--verbosity 2`` and up."""
+    if verbosity < 2:
+        for name in ("httpx", "httpx2", "openai"):
+            logging.getLogger(name).setLevel(logging.WARNING)

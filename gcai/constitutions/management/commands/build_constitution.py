@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotations.imports import DataImportError
 from gcai.constitutions import reproduce
-from gcai.constitutions.management.commands._progress import StepBar
+from gcai.constitutions.management.commands._progress import StepBar, quiet_http_logs
 from gcai.core import presets
 
 
@@ -53,6 +53,7 @@ class Command(BaseCommand):
         if not 0 <= fraction < 1:
             raise CommandError("--test-fraction: must be at least 0 and below 1")
         bar = None if options["no_progress"] else StepBar(self.stderr)
+        quiet_http_logs(options["verbosity"])
         study = reproduce.study_for_command(options["study"] or f"Built from {path.name}")
         try:
             dataset = reproduce.dataset_import(

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotations.imports import DataImportError
 from gcai.constitutions import reproduce
-from gcai.constitutions.management.commands._progress import StepBar
+from gcai.constitutions.management.commands._progress import StepBar, quiet_http_logs
 
 
 class Command(BaseCommand):
@@ -46,6 +46,7 @@ class Command(BaseCommand):
         if not 0 < options["test_fraction"] < 1:
             raise CommandError("--test-fraction: must be between 0 and 1, e.g. 0.5")
         bar = None if options["no_progress"] else StepBar(self.stderr)
+        quiet_http_logs(options["verbosity"])
         study = reproduce.study_for_command(options["study"] or f"Table 1 on {path.name}")
         try:
             dataset = reproduce.dataset_import(
