@@ -46,7 +46,7 @@ def _assert_published_pattern(table: dict[str, dict[str, str]], methods: tuple[s
     for name in methods:
         row = table[name]
         assert float(row["ci_low"]) <= float(row["accuracy"]) <= float(row["ci_high"])
-        assert float(row["accuracy"]) >= 0.85, (name, row)
+        assert float(row["accuracy"]) >= 0.75, (name, row)
         # Far above the baselines: the intervals do not even touch.
         assert float(row["ci_low"]) > best_baseline, (name, row)
 
