@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gcai.constitutions import pipeline, selectors
+from gcai.constitutions.labels import DEFAULT_TIE_POLICY, TIE_POLICIES
 from gcai.constitutions.models import Constitution, Method, PipelineRun
 from gcai.core import presets
 
@@ -184,6 +185,12 @@ class RunCreateInputSerializer(serializers.Serializer):
     publish = serializers.BooleanField(
         default=False, help_text="Publish the constitution when the run succeeds."
     )
+    ties = serializers.ChoiceField(
+        choices=TIE_POLICIES,
+        default=DEFAULT_TIE_POLICY,
+        help_text="Tied or split-annotator training pairs: 'exclude' (as the reference) or "
+        "keep as 'tie'. Recorded with the run.",
+    )
     start = serializers.BooleanField(default=True, help_text="Queue the run at once.")
 
     def validate_dataset_ids(self, value: list[int]) -> list[int]:
@@ -210,6 +217,7 @@ class ComparisonInputSerializer(serializers.Serializer):
         min_value=1, max_value=1000, default=pipeline.DEFAULT_BATCH_SIZE
     )
     publish = serializers.BooleanField(default=False)
+    ties = serializers.ChoiceField(choices=TIE_POLICIES, default=DEFAULT_TIE_POLICY)
 
     def validate_dataset_ids(self, value: list[int]) -> list[int]:
         return _check_dataset_ids(value, self.context["study"])

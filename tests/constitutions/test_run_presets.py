@@ -57,6 +57,12 @@ def test_the_api_creates_a_preset_run_and_reports_its_version(owner_client, stud
     assert response.status_code == 201, response.content
     assert response.json()["method"] == "icai_scores"
     assert response.json()["preset_version"] == 1
+    assert PipelineRun.objects.get(pk=response.json()["id"]).config["ties"] == "exclude"
+    tied = owner_client.post(
+        url, {"method": "gcai", "ties": "tie", "start": False}, content_type="application/json"
+    )
+    assert tied.status_code == 201, tied.content
+    assert PipelineRun.objects.get(pk=tied.json()["id"]).config["ties"] == "tie"
     bad = owner_client.post(
         url,
         {"method": "icai", "method_config": {"aggregation": "plurality"}, "start": False},
