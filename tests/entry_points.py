@@ -36,6 +36,7 @@ PERSONAL: dict[str, str] = {
     "home": "lists the user's own studies",
     "study_create": "creates a study owned by the user",
     "api_studies": "lists the user's own studies",
+    "methods": "docs/methods.md, the same for everyone: describes the code, no study data",
 }
 
 

@@ -37,6 +37,8 @@ from gcai.core.llm.usage import UsageMeter
 
 log = logging.getLogger(__name__)
 
+ProgressFn = Callable[[str, int, int], None]  # (stage, batches done, batches in stage)
+
 # A worker process runs many batches of the same stage in a row; reloading and re-deriving
 # every training pair for each of them cost more than a batch's own work on large runs.
 # Keeping them for the process also keeps its batches cut from one consistent list.
@@ -147,9 +149,11 @@ class JobKind:
 
     # ------------------------------------------------------------------ execution
 
-    def step(self, job_id: int) -> str:
+    def step(self, job_id: int, *, inline: bool = False, progress: ProgressFn | None = None) -> str:
         """Advance a job as far as possible in this process.
 
+        Batched stages go to the workers, unless ``inline``: then they are computed here,
+        one batch after the other (the command-line builders and scripts; never the web).
         Returns what happened: "dispatched:<stage>", "succeeded", "cancelled", "failed"
         or "idle" (nothing to do: the job is not active).
         """
@@ -177,10 +181,14 @@ class JobKind:
                 if self._jobs().filter(pk=job.pk, cancel_requested=True).exists():
                     raise jobs.JobCancelled()
                 if stage.batched:
-                    outcome = self._advance_batched(job, ctx, stage)
+                    outcome = self._advance_batched(
+                        job, ctx, stage, inline=inline, progress=progress
+                    )
                     if outcome is not None:
                         return outcome
                     continue
+                if progress is not None:
+                    progress(stage.name, 0, 1)
                 self._jobs().filter(pk=job.pk).update(
                     stage=stage.name, progress_done=0, progress_total=1
                 )
@@ -189,6 +197,8 @@ class JobKind:
                 self.save_artifact(job, stage.name, -1, data)
                 self.record_usage(job.pk, meter)
                 self._jobs().filter(pk=job.pk).update(progress_done=1)
+                if progress is not None:
+                    progress(stage.name, 1, 1)
             self.finish(job, ctx)
             return "succeeded"
         except jobs.JobCancelled:
@@ -205,8 +215,17 @@ class JobKind:
             self.fail(job.pk, f"{exc.__class__.__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
             return "failed"
 
-    def _advance_batched(self, job: Any, ctx: Any, stage: Stage) -> str | None:
-        """Merge a batched stage whose batches are all stored, or dispatch the missing ones."""
+    def _advance_batched(
+        self,
+        job: Any,
+        ctx: Any,
+        stage: Stage,
+        *,
+        inline: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> str | None:
+        """Merge a batched stage whose batches are all stored, or dispatch (``inline``:
+        compute) the missing ones."""
         assert stage.items is not None
         assert stage.merge is not None
         n = len(batches(stage.items(ctx), self.batch_size(job)))
@@ -219,7 +238,16 @@ class JobKind:
         self._jobs().filter(pk=job.pk).update(
             stage=stage.name, progress_done=n - len(missing), progress_total=max(n, 1)
         )
-        if missing:
+        if missing and inline:
+            for done, i in enumerate(missing, n - len(missing)):
+                if progress is not None:
+                    progress(stage.name, done, n)
+                outcome = self.batch(job.pk, stage.name, i, join=False)
+                if outcome != "stored":
+                    return outcome
+            if progress is not None:
+                progress(stage.name, n, n)
+        elif missing:
             from celery import group
 
             task = self.batch_task()
@@ -234,8 +262,10 @@ class JobKind:
         self.save_artifact(job, stage.name, -1, stage.merge(ctx, parts))
         return None
 
-    def batch(self, job_id: int, stage_name: str, batch: int) -> str:
-        """Compute one batch of a batched stage; the batch that completes the stage advances the job."""
+    def batch(self, job_id: int, stage_name: str, batch: int, *, join: bool = True) -> str:
+        """Compute one batch of a batched stage; the batch that completes the stage advances
+        the job (unless ``join`` is False: the in-process runner advances it itself, and
+        then "stored" means the batch is done)."""
         job = self._jobs().filter(pk=job_id).first()
         if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
             return "idle"
@@ -267,6 +297,8 @@ class JobKind:
                 self.fail(job.pk, f"{stage_name} batch {batch}: {exc.__class__.__name__}: {exc}")
                 return "failed"
             self.record_usage(job.pk, meter)
+        if not join:
+            return "stored"
         return self._join(job_id, stage_name)
 
     def _join(self, job_id: int, stage_name: str) -> str:

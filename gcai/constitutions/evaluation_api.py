@@ -13,8 +13,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from annotations.api import StudyScopedAPIView
-from gcai.constitutions import evaluation_views, evaluations
+from gcai.constitutions import evaluation_reports, evaluation_views, evaluations
 from gcai.constitutions.evaluations import EvaluationError
+from gcai.constitutions.labels import DEFAULT_TIE_POLICY, TIE_POLICIES
 from gcai.constitutions.models import Constitution, Evaluation, EvaluationKind
 from gcai.core.stats import MIN_N_PAIRS, small_sample_warning
 
@@ -44,7 +45,16 @@ class EvaluationCreateInputSerializer(serializers.Serializer):
     ground_truth_constitution = serializers.IntegerField(required=False)
     llm_similarity = serializers.BooleanField(default=False)
     principle_analysis = serializers.BooleanField(default=True)
-    allow_abstain = serializers.BooleanField(default=True)
+    allow_abstain = serializers.BooleanField(
+        default=False,
+        help_text="Let the judge answer 'none'; adds strict agreement, coverage and abstention "
+        "to the forced-choice headline.",
+    )
+    ties = serializers.ChoiceField(
+        choices=TIE_POLICIES,
+        default=DEFAULT_TIE_POLICY,
+        help_text="Tied or split-annotator pairs: 'exclude' (as the reference) or keep as 'tie'.",
+    )
     batch_size = serializers.IntegerField(
         default=evaluations.DEFAULT_BATCH_SIZE, min_value=1, max_value=1000
     )
@@ -115,9 +125,9 @@ class EvaluationOutputSerializer(serializers.Serializer):
 
 
 def _output(evaluation: Evaluation) -> dict[str, Any]:
-    row = evaluations.evaluation_row(evaluation)
+    row = evaluation_reports.evaluation_row(evaluation)
     metrics = row["metrics"] or {}
-    state = evaluations.evaluation_status(evaluation)
+    state = evaluation_reports.evaluation_status(evaluation)
     return {
         "id": evaluation.pk,
         "target": row["target"],
@@ -177,7 +187,7 @@ class _EvaluationAPIView(StudyScopedAPIView):
     def get_evaluation(self, *, full: bool = False) -> Evaluation:
         queryset = Evaluation.objects.filter(study=self.get_study()).select_related("constitution")
         if not full:
-            queryset = evaluations.evaluations_summarised(queryset)
+            queryset = evaluation_reports.evaluations_summarised(queryset)
         try:
             return queryset.get(pk=self.kwargs["evaluation_id"])
         except Evaluation.DoesNotExist:
@@ -187,7 +197,7 @@ class _EvaluationAPIView(StudyScopedAPIView):
 class EvaluationListCreateAPI(StudyScopedAPIView):
     @extend_schema(responses=EvaluationOutputSerializer(many=True))
     def get(self, request, study_id: int):
-        queryset = evaluations.evaluations_for_study(study=self.get_study())
+        queryset = evaluation_reports.evaluations_for_study(study=self.get_study())
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         data = EvaluationOutputSerializer([_output(e) for e in page], many=True).data
@@ -208,6 +218,7 @@ class EvaluationListCreateAPI(StudyScopedAPIView):
             "llm_similarity": v["llm_similarity"],
             "principle_analysis": v["principle_analysis"],
             "allow_abstain": v["allow_abstain"],
+            "ties": v["ties"],
             "batch_size": v["batch_size"],
         }
         common = {"study": study, "split": v["split"], "limit": v.get("limit"), "seed": v["seed"]}
@@ -257,7 +268,7 @@ class EvaluationResultsAPI(_EvaluationAPIView):
     )
     def get(self, request, study_id: int, evaluation_id: int):
         evaluation = self.get_evaluation(full=True)
-        document = evaluations.evaluation_export_document(evaluation=evaluation)
+        document = evaluation_reports.evaluation_export_document(evaluation=evaluation)
         if request.query_params.get("judgements") not in ("1", "true", "yes"):
             document["results"].pop("judgements", None)
         return Response(document)
@@ -298,13 +309,13 @@ class EvaluationResumeAPI(_EvaluationAPIView):
 class EvaluationComparisonAPI(StudyScopedAPIView):
     @extend_schema(responses=ComparisonSerializer)
     def get(self, request, study_id: int, group: str):
-        rows = evaluations.evaluations_in_group(study=self.get_study(), group=group)
+        rows = evaluation_reports.evaluations_in_group(study=self.get_study(), group=group)
         if not rows:
             raise Http404("No such comparison.")
         payload = {
             "comparison_group": group,
             "evaluations": [_output(e) for e in rows],
-            "table": evaluations.comparison_csv_rows(rows),
-            "differences": evaluations.comparison_differences(rows),
+            "table": evaluation_reports.comparison_csv_rows(rows),
+            "differences": evaluation_reports.comparison_differences(rows),
         }
         return Response(ComparisonSerializer(payload).data)

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotations.access import object_for, study_for
-from gcai.constitutions import evaluations
+from gcai.constitutions import evaluation_reports, evaluations
 from gcai.constitutions.charts import PALETTE, Bar, bar_chart, percent_format
 from gcai.constitutions.evaluations import EvaluationError
 from gcai.constitutions.llm import embedded_model_of
@@ -42,7 +42,7 @@ def _evaluation_for(request, study_id: int, evaluation_id: int) -> Evaluation:
 
 def _group_for(request, study_id: int, group: str) -> tuple[Any, list[Evaluation]]:
     study = study_for(request.user, study_id)
-    rows = evaluations.evaluations_in_group(study=study, group=group)
+    rows = evaluation_reports.evaluations_in_group(study=study, group=group)
     if not rows:
         raise Http404("No such comparison.")
     return study, rows
@@ -122,6 +122,21 @@ class EvaluationForm(forms.Form):
     llm_similarity = forms.BooleanField(
         required=False, label="Also let the judge match and rate each ground-truth principle (1-10)"
     )
+    allow_abstain = forms.BooleanField(
+        required=False,
+        label='Let the judge abstain (answer "none")',
+        help_text="Off: a forced choice, as published. On: adds strict agreement, coverage "
+        "and abstention columns.",
+    )
+    ties = forms.ChoiceField(
+        choices=[
+            ("exclude", "Leave out tied and split-annotator pairs (as the reference)"),
+            ("tie", "Keep them as ties (reported apart from accuracy)"),
+        ],
+        initial="exclude",
+        required=False,
+        label="Ties",
+    )
     principle_analysis = forms.BooleanField(
         required=False,
         initial=True,
@@ -173,6 +188,8 @@ def evaluation_new(request, study_id: int):
                 ground_truth=data["ground_truth"] or None,
                 llm_similarity=data["llm_similarity"],
                 principle_analysis=data["principle_analysis"],
+                allow_abstain=data["allow_abstain"],
+                ties=data["ties"] or "exclude",
                 batch_size=data["batch_size"],
             )
         except EvaluationError as exc:
@@ -208,21 +225,23 @@ def evaluation_new(request, study_id: int):
 def evaluation_list(request, study_id: int):
     study = study_for(request.user, study_id)
     groups: dict[str, list[Evaluation]] = {}
-    for evaluation in evaluations.evaluations_for_study(study=study):
+    found = list(evaluation_reports.evaluations_for_study(study=study))
+    for evaluation in found:
         groups.setdefault(evaluation.comparison_group, []).append(evaluation)
+    columns = evaluation_reports.columns_for(found)
     context = {
         "study": study,
         "groups": [
             (
                 group,
                 [
-                    evaluations.evaluation_row(e)
-                    for e in sorted(rows, key=evaluations.comparison_order)
+                    evaluation_reports.evaluation_row(e, columns)
+                    for e in sorted(rows, key=evaluation_reports.comparison_order)
                 ],
             )
             for group, rows in groups.items()
         ],
-        "columns": evaluations.METRIC_COLUMNS,
+        "columns": columns,
     }
     return render(request, "constitutions/evaluation_list.html", context)
 
@@ -244,17 +263,7 @@ def _metric_bars(rows: list[dict[str, Any]], key: str) -> list[Bar]:
     return bars
 
 
-_SUMMARY_METRICS = (
-    ("accuracy", "Accuracy"),
-    ("accuracy_abstain_half", "Accuracy (abstain = ½)"),
-    ("accuracy_per_order", "Per-order accuracy (chance 50%)"),
-    ("coverage", "Coverage"),
-    ("accuracy_covered", "Accuracy on covered"),
-    ("order_disagreement", "Order disagreement"),
-)
-
-
-def _summary_chart(metrics: dict[str, Any], chart_id: str):
+def _summary_chart(metrics: dict[str, Any], chart_id: str, columns: Any):
     bars = [
         Bar(
             label=title,
@@ -264,7 +273,7 @@ def _summary_chart(metrics: dict[str, Any], chart_id: str):
             color=PALETTE["against"] if key == "order_disagreement" else PALETTE["accent"],
             note=f"n = {(metrics.get(key) or {}).get('n', 0)}",
         )
-        for key, title in _SUMMARY_METRICS
+        for key, title in ((c.key, c.title) for c in columns if c.percent)
     ]
     return bar_chart(
         bars,
@@ -313,29 +322,18 @@ def _principle_charts(principles: list[dict[str, Any]]) -> list[Any]:
 _JUDGE_COLUMNS = ("a", "b", "abstain", "inconsistent")
 
 
-def _metric_rows(row: dict[str, Any], metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """The report table turned on its side for one evaluation, plus per-order accuracy."""
-    rows = [
+def _metric_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report table turned on its side for one evaluation, each with its definition."""
+    return [
         {
             "title": c["title"],
+            "definition": c["definition"],
             "value": c["value"],
             "interval": c["interval"],
             "estimate": c["estimate"],
         }
         for c in row["cells"]
     ]
-    per_order = metrics.get("accuracy_per_order")
-    text = evaluations.format_estimate(per_order)
-    rows.insert(
-        2,
-        {
-            "title": "Per-order accuracy (chance 50%)",
-            "value": text.partition(" ")[0],
-            "interval": text.partition(" ")[2],
-            "estimate": per_order,
-        },
-    )
-    return rows
 
 
 def _confusion_rows(metrics: dict[str, Any]) -> list[tuple[str, list[int]]]:
@@ -355,7 +353,8 @@ def evaluation_detail(request, study_id: int, evaluation_id: int):
     evaluation = _evaluation_for(request, study_id, evaluation_id)
     results = evaluation.results or {}
     metrics = results.get("metrics")
-    row = evaluations.evaluation_row(evaluation)
+    columns = evaluation_reports.columns_for([evaluation])
+    row = evaluation_reports.evaluation_row(evaluation, columns)
     judgements = results.get("judgements") or []
     context = {
         "study": evaluation.study,
@@ -367,21 +366,21 @@ def evaluation_detail(request, study_id: int, evaluation_id: int):
         if metrics
         else "",
         "row": row,
-        "metric_rows": _metric_rows(row, metrics) if metrics else [],
+        "metric_rows": _metric_rows(row) if metrics else [],
         "confusion": _confusion_rows(metrics) if metrics else [],
         "principle_rows": [
             {
                 "number": p["number"],
                 "text": p["text"],
-                "relevance": evaluations.format_estimate(p["relevance"]),
-                "accuracy": evaluations.format_estimate(p["accuracy"]),
-                "decisive": evaluations.format_estimate(p["decisive"]),
+                "relevance": evaluation_reports.format_estimate(p["relevance"]),
+                "accuracy": evaluation_reports.format_estimate(p["accuracy"]),
+                "decisive": evaluation_reports.format_estimate(p["decisive"]),
             }
             for p in (metrics or {}).get("principles", [])
         ],
-        "columns": evaluations.METRIC_COLUMNS,
+        "columns": columns,
         "metrics": metrics,
-        "status": evaluations.evaluation_status(evaluation),
+        "status": evaluation_reports.evaluation_status(evaluation),
         "settings": {
             k: v
             for k, v in (evaluation.config or {}).items()
@@ -390,7 +389,7 @@ def evaluation_detail(request, study_id: int, evaluation_id: int):
         | (evaluation.config or {}).get("eval", {}),
         "principles": (evaluation.config or {}).get("principles"),
         "ground_truth": (evaluation.config or {}).get("ground_truth"),
-        "summary_chart": _summary_chart(metrics, "summary") if metrics else None,
+        "summary_chart": _summary_chart(metrics, "summary", columns) if metrics else None,
         "principle_charts": _principle_charts(metrics["principles"])
         if metrics and metrics.get("principles")
         else [],
@@ -412,7 +411,7 @@ def evaluation_detail(request, study_id: int, evaluation_id: int):
 @login_required
 def evaluation_status(request, study_id: int, evaluation_id: int):
     evaluation = _evaluation_for(request, study_id, evaluation_id)
-    return JsonResponse(evaluations.evaluation_status(evaluation))
+    return JsonResponse(evaluation_reports.evaluation_status(evaluation))
 
 
 @login_required
@@ -440,7 +439,8 @@ def evaluation_resume(request, study_id: int, evaluation_id: int):
 @login_required
 def evaluation_compare(request, study_id: int, group: str):
     study, rows_in = _group_for(request, study_id, group)
-    rows = [evaluations.evaluation_row(e) for e in rows_in]
+    columns = evaluation_reports.columns_for(rows_in)
+    rows = [evaluation_reports.evaluation_row(e, columns) for e in rows_in]
     done = [r for r in rows if r["metrics"]]
     charts = [
         (
@@ -455,15 +455,15 @@ def evaluation_compare(request, study_id: int, group: str):
                 label_chars=36,
             ),
         )
-        for key, title in evaluations.CHART_METRICS
+        for key, title in ((c.key, c.title) for c in columns if c.percent)
     ]
     context = {
         "study": study,
         "group": group,
         "rows": rows,
-        "columns": evaluations.METRIC_COLUMNS,
+        "columns": columns,
         "charts": charts if done else [],
-        "differences": evaluations.comparison_differences(rows_in),
+        "differences": evaluation_reports.comparison_differences(rows_in),
         "has_similarity": any(r["similarity"] is not None for r in rows),
         "any_active": any(r["evaluation"].is_active for r in rows),
         "train_split": any(r["split"] == "train" for r in rows),
@@ -487,13 +487,13 @@ def _csv_response(rows: list[list[Any]], filename: str) -> HttpResponse:
 
 
 def evaluation_csv_response(evaluation: Evaluation) -> HttpResponse:
-    rows = [list(evaluations.PAIR_CSV_HEADER)]
-    rows += evaluations.evaluation_pair_rows(evaluation=evaluation)
+    rows = [list(evaluation_reports.PAIR_CSV_HEADER)]
+    rows += evaluation_reports.evaluation_pair_rows(evaluation=evaluation)
     return _csv_response(rows, f"evaluation-{evaluation.pk}-pairs.csv")
 
 
 def evaluation_json_response(evaluation: Evaluation) -> HttpResponse:
-    document = evaluations.evaluation_export_document(evaluation=evaluation)
+    document = evaluation_reports.evaluation_export_document(evaluation=evaluation)
     response = HttpResponse(
         json.dumps(document, indent=2, ensure_ascii=False),
         content_type="application/json; charset=utf-8",
@@ -504,7 +504,7 @@ def evaluation_json_response(evaluation: Evaluation) -> HttpResponse:
 
 def comparison_csv_response(group: str, rows: list[Evaluation]) -> HttpResponse:
     return _csv_response(
-        evaluations.comparison_csv_rows(rows), f"evaluation-comparison-{group[:12]}.csv"
+        evaluation_reports.comparison_csv_rows(rows), f"evaluation-comparison-{group[:12]}.csv"
     )
 
 

@@ -19,26 +19,28 @@ import logging
 import math
 import traceback
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
-from annotations.models import Annotation, PreferencePair, Split, Study
+from annotations.models import PreferencePair, Split, Study
 from gcai.constitutions import jobs
+from gcai.constitutions.labels import (
+    DEFAULT_TIE_POLICY,
+    PairLabels,
+    check_tie_policy,
+    pairs_labels,
+)
 from gcai.constitutions.llm import configured_backend
 from gcai.constitutions.models import Constitution, Evaluation, EvaluationKind, JobStatus
 from gcai.constitutions.pipeline import sample_ids
-from gcai.constitutions.runs import pair_label
 from gcai.core.evaluate import (
     EvalConfig,
-    EvalMetrics,
     PairJudgement,
-    compare_judgements,
     compute_metrics,
     judge_pairs,
     orthogonal_constitution,
@@ -48,7 +50,6 @@ from gcai.core.llm.base import LLMCancelled
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.llm_similarity import llm_constitution_similarity, llm_reference_similarity
 from gcai.core.similarity import constitution_similarity, reference_similarity
-from gcai.core.stats import MIN_N_PAIRS, small_sample_warning
 from gcai.core.types import Pair, Preference
 
 log = logging.getLogger(__name__)
@@ -69,32 +70,37 @@ _JudgeUnavailable = jobs.LLMUnavailable
 # --------------------------------------------------------------------------- inputs
 
 
-def evaluation_labels(
-    *, study: Study, split: str, dataset_ids: Sequence[int] | None = None
-) -> dict[int, str]:
-    """Human labels of the study's pairs in ``split``: pair id -> a | b | tie | both_bad.
+def evaluation_label_set(
+    *,
+    study: Study,
+    split: str,
+    dataset_ids: Sequence[int] | None = None,
+    ties: str = DEFAULT_TIE_POLICY,
+) -> PairLabels:
+    """Labels of the study's pairs in ``split`` and where each came from.
 
-    The label is the source preference, else the annotators' majority (as for pipeline
-    runs); unlabelled pairs are left out because nothing can be scored on them. Two
-    queries whatever the number of pairs.
+    From human annotations only (machine annotators never label a held-out pair), else
+    the dataset's own label; ties and split annotators follow ``ties`` (see
+    :mod:`gcai.constitutions.labels`). Two queries whatever the number of pairs.
     """
     pairs = PreferencePair.objects.filter(dataset__study=study, split=split)
     if dataset_ids:
         pairs = pairs.filter(dataset_id__in=dataset_ids)
     rows = list(pairs.only("pk", "source_preference").order_by("pk"))
-    unlabelled = [p.pk for p in rows if p.source_preference == "none"]
-    choices: dict[int, list[str]] = {}
-    if unlabelled:
-        for pair_id, preferred in Annotation.objects.filter(pair_id__in=unlabelled).values_list(
-            "pair_id", "preferred"
-        ):
-            choices.setdefault(pair_id, []).append(preferred)
-    labels = {}
-    for pair in rows:
-        label = pair_label(pair, choices.get(pair.pk, ()))
-        if label in _SCORABLE:
-            labels[pair.pk] = label.value
-    return labels
+    return pairs_labels(rows, ties=ties)
+
+
+def evaluation_labels(
+    *,
+    study: Study,
+    split: str,
+    dataset_ids: Sequence[int] | None = None,
+    ties: str = DEFAULT_TIE_POLICY,
+) -> dict[int, str]:
+    """Scorable labels of the study's pairs in ``split``: pair id -> a | b | tie | both_bad
+    (ties only with ``ties="tie"``); unlabelled and excluded pairs are left out."""
+    found = evaluation_label_set(study=study, split=split, dataset_ids=dataset_ids, ties=ties)
+    return {pk: label.value for pk, label in found.labels.items() if label in _SCORABLE}
 
 
 def _held_out(
@@ -104,19 +110,28 @@ def _held_out(
     limit: int | None,
     seed: int,
     dataset_ids: Sequence[int] | None,
+    ties: str = DEFAULT_TIE_POLICY,
 ) -> dict[int, str]:
     if split not in SPLITS:
         raise EvaluationError(f"split: must be one of {', '.join(SPLITS)}")
     if limit is not None and limit < 1:
         raise EvaluationError("limit: must be at least 1")
-    labels = evaluation_labels(study=study, split=split, dataset_ids=dataset_ids)
-    if not labels:
+    _check_ties(ties)
+    found = evaluation_labels(study=study, split=split, dataset_ids=dataset_ids, ties=ties)
+    if not found:
         raise EvaluationError(
             f"No labelled {split} pairs in this study: import a dataset with a {split} split "
             "and preferences, or collect annotations first."
         )
-    chosen = sample_ids(list(labels), limit, seed)
-    return {pk: labels[pk] for pk in chosen}
+    chosen = sample_ids(list(found), limit, seed)
+    return {pk: found[pk] for pk in chosen}
+
+
+def _check_ties(ties: str) -> str:
+    try:
+        return check_tie_policy(ties)
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 def _clean_texts(texts: Iterable[str] | str | None) -> list[str]:
@@ -151,15 +166,6 @@ def _principles_for(
     return texts
 
 
-def target_label(evaluation: Evaluation) -> str:
-    """What was evaluated, for tables: the constitution's title and version, or the baseline."""
-    if evaluation.kind == EvaluationKind.CONSTITUTION and evaluation.constitution_id:
-        c = evaluation.constitution
-        method = f" [{c.get_method_display()}]" if c.method else ""
-        return f"{c.title} v{c.version}{method}"
-    return EvaluationKind(evaluation.kind).label
-
-
 # --------------------------------------------------------------------------- create
 
 
@@ -178,10 +184,11 @@ def evaluation_create(
     ground_truth: Iterable[str] | str | None = None,
     llm_similarity: bool = False,
     principle_analysis: bool = True,
-    allow_abstain: bool = True,
+    allow_abstain: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     labels: dict[int, str] | None = None,
     comparison_group: str = "",
+    ties: str = DEFAULT_TIE_POLICY,
 ) -> Evaluation:
     """Create a queued evaluation of ``constitution`` (or a baseline ``kind``).
 
@@ -191,7 +198,10 @@ def evaluation_create(
     comparison judges every target on the same pairs. The constitution's wording is
     copied into the config, so later edits to a draft cannot change a running
     evaluation. ``ground_truth`` (principle texts) adds constitution similarity to the
-    results. Raises :class:`EvaluationError` naming the bad setting.
+    results. Labels come from people only (else the dataset's own label); ``ties`` says
+    what happens to tied and split pairs and is recorded (see
+    :mod:`gcai.constitutions.labels`). Raises :class:`EvaluationError` naming the bad
+    setting.
     """
     if kind not in EvaluationKind.values:
         raise EvaluationError(f"kind: must be one of {', '.join(EvaluationKind.values)}")
@@ -204,9 +214,10 @@ def evaluation_create(
         constitution = None
     if not 1 <= batch_size <= 1000:
         raise EvaluationError("batch_size: must be between 1 and 1000")
+    _check_ties(ties)
     if labels is None:
         labels = _held_out(
-            study=study, split=split, limit=limit, seed=seed, dataset_ids=dataset_ids
+            study=study, split=split, limit=limit, seed=seed, dataset_ids=dataset_ids, ties=ties
         )
     elif split not in SPLITS:
         raise EvaluationError(f"split: must be one of {', '.join(SPLITS)}")
@@ -227,6 +238,7 @@ def evaluation_create(
         "ground_truth": truth or None,
         "llm_similarity": bool(llm_similarity and truth),
         "n_pairs": len(labels),
+        "ties": ties,
         # Labels are frozen at creation: annotations added later do not move the target.
         "labels": {str(pk): label for pk, label in sorted(labels.items())},
         "llm_backend": configured_backend(),
@@ -263,11 +275,15 @@ def evaluations_create_comparison(
     baselines, all with the same judge, the same pairs and one ``comparison_group``.
 
     ``options`` are passed to :func:`evaluation_create` (user, orthogonal_principles,
-    ground_truth, llm_similarity, principle_analysis, allow_abstain, batch_size).
+    ground_truth, llm_similarity, principle_analysis, allow_abstain, batch_size); ``ties``
+    decides which pairs are labelled (see :mod:`gcai.constitutions.labels`).
     """
     if not constitutions and not baselines:
         raise EvaluationError("Choose at least one constitution or the baselines.")
-    labels = _held_out(study=study, split=split, limit=limit, seed=seed, dataset_ids=dataset_ids)
+    ties = options.pop("ties", DEFAULT_TIE_POLICY)
+    labels = _held_out(
+        study=study, split=split, limit=limit, seed=seed, dataset_ids=dataset_ids, ties=ties
+    )
     group = uuid.uuid4().hex
     common = dict(
         study=study,
@@ -277,6 +293,7 @@ def evaluations_create_comparison(
         dataset_ids=dataset_ids,
         labels=labels,
         comparison_group=group,
+        ties=ties,
         **options,
     )
     out = [
@@ -324,14 +341,17 @@ def evaluation_resume(*, evaluation: Evaluation) -> None:
     evaluation_start(evaluation=evaluation)
 
 
-def evaluation_run_inline(*, evaluation: Evaluation) -> str:
+def evaluation_run_inline(
+    *, evaluation: Evaluation, progress: Callable[[int, int], None] | None = None
+) -> str:
     """Run (or resume) an evaluation to the end in this process, without a worker.
 
     For the ``evaluate --inline`` command, scripts and tests; the web never calls it.
+    ``progress(batches done, batches)`` is called as batches finish.
     """
     if evaluation.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         _reopen(evaluation)
-    return evaluation_step(evaluation.pk, inline=True)
+    return evaluation_step(evaluation.pk, inline=True, progress=progress)
 
 
 # --------------------------------------------------------------------------- execution
@@ -392,7 +412,12 @@ def _stored_batches(evaluation_id: int) -> set[int]:
     return {int(k) for k in (batches or {})}
 
 
-def evaluation_step(evaluation_id: int, *, inline: bool = False) -> str:
+def evaluation_step(
+    evaluation_id: int,
+    *,
+    inline: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
     """Advance an evaluation: dispatch missing batches, or score the finished set.
 
     With ``inline`` the missing batches are judged here, one after the other, instead
@@ -424,10 +449,15 @@ def evaluation_step(evaluation_id: int, *, inline: bool = False) -> str:
 
             group(evaluation_batch_task.s(evaluation_id, i) for i in missing).apply_async()
             return "dispatched"
-        for i in missing:
+        total = _n_batches(evaluation)
+        for done, i in enumerate(missing, total - len(missing)):
+            if progress is not None:
+                progress(done, total)
             outcome = evaluation_batch(evaluation_id, i, join=False)
             if outcome not in ("stored", "batch-done"):
                 return outcome
+        if progress is not None:
+            progress(total, total)
     return _finish(evaluation_id)
 
 
@@ -591,358 +621,3 @@ def evaluation_results_compute(*, evaluation: Evaluation, meter: UsageMeter) -> 
                 truth, judge, seed=config.seed
             ).to_dict()
     return results
-
-
-# --------------------------------------------------------------------------- reads
-
-#: The report table's metric columns, shared by the pages, the exports and the command.
-METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("accuracy", "Accuracy"),
-    ("accuracy_abstain_half", "Accuracy (abstain = ½)"),
-    ("coverage", "Coverage"),
-    ("accuracy_covered", "Accuracy on covered"),
-    ("order_disagreement", "Order disagreement"),
-    ("kappa", "κ vs chance"),
-)
-#: Metrics shown as bars (shares on a 0..1 axis; kappa has its own scale).
-CHART_METRICS: tuple[tuple[str, str], ...] = METRIC_COLUMNS[:5]
-
-
-def evaluations_summarised(queryset: QuerySet[Evaluation]) -> QuerySet[Evaluation]:
-    """Evaluations with ``metrics``, ``similarity`` and ``similarity_reference`` pulled out
-    of the results in the database, without loading per-pair judgements or labels."""
-    return (
-        queryset.select_related("constitution")
-        .defer("results", "config")
-        .annotate(
-            metrics=KeyTransform("metrics", "results"),
-            similarity=KeyTransform("similarity", "results"),
-            similarity_reference=KeyTransform("similarity_reference", "results"),
-        )
-    )
-
-
-def evaluations_for_study(*, study: Study) -> QuerySet[Evaluation]:
-    return evaluations_summarised(Evaluation.objects.filter(study=study)).order_by(
-        "-created_at", "pk"
-    )
-
-
-_KIND_ORDER = {
-    EvaluationKind.CONSTITUTION: 0,
-    EvaluationKind.NO_CONSTITUTION: 1,
-    EvaluationKind.ORTHOGONAL: 2,
-}
-
-
-def comparison_order(evaluation: Evaluation) -> tuple[int, int]:
-    """Sort key inside a comparison: constitutions as chosen, then the two baselines."""
-    return (_KIND_ORDER.get(evaluation.kind, 9), evaluation.pk)
-
-
-def evaluations_in_group(*, study: Study, group: str) -> list[Evaluation]:
-    """The evaluations of one comparison: constitutions first, then the baselines."""
-    rows = list(
-        evaluations_summarised(Evaluation.objects.filter(study=study, comparison_group=group))
-    )
-    return sorted(rows, key=comparison_order)
-
-
-def _metrics_of(evaluation: Evaluation) -> dict[str, Any] | None:
-    metrics = getattr(evaluation, "metrics", None)
-    if metrics is None and "results" in evaluation.__dict__:
-        metrics = (evaluation.results or {}).get("metrics")
-    return metrics or None
-
-
-def _similarity_of(evaluation: Evaluation) -> tuple[dict | None, dict | None]:
-    if "results" in evaluation.__dict__:
-        data = evaluation.results or {}
-        return data.get("similarity"), data.get("similarity_reference")
-    return getattr(evaluation, "similarity", None), getattr(
-        evaluation, "similarity_reference", None
-    )
-
-
-def format_estimate(estimate: dict[str, Any] | None, *, percent: bool = True) -> str:
-    """``"78.0% [70.1, 84.3]"`` (or ``"0.56 [0.40, 0.69]"`` for kappa); ``"-"`` if undefined."""
-    if not estimate or estimate.get("value") is None:
-        return "-"
-    if percent:
-        text = f"{100 * estimate['value']:.1f}%"
-        if estimate.get("lo") is not None and estimate.get("hi") is not None:
-            text += f" [{100 * estimate['lo']:.1f}, {100 * estimate['hi']:.1f}]"
-        return text
-    text = f"{estimate['value']:.2f}"
-    if estimate.get("lo") is not None and estimate.get("hi") is not None:
-        text += f" [{estimate['lo']:.2f}, {estimate['hi']:.2f}]"
-    return text
-
-
-def _point(estimate: dict[str, Any] | None) -> dict[str, Any] | None:
-    return {"value": estimate.get("value")} if estimate else None
-
-
-def evaluation_row(evaluation: Evaluation) -> dict[str, Any]:
-    """One row of the report table: what was evaluated, on what, and every metric."""
-    metrics = _metrics_of(evaluation)
-    similarity, reference = _similarity_of(evaluation)
-    cells = []
-    for key, title in METRIC_COLUMNS:
-        estimate = (metrics or {}).get(key)
-        cells.append(
-            {
-                "key": key,
-                "title": title,
-                "estimate": estimate,
-                "text": format_estimate(estimate, percent=key != "kappa"),
-                # The same split in two for narrow table cells.
-                "value": format_estimate(_point(estimate), percent=key != "kappa"),
-                "interval": format_estimate(estimate, percent=key != "kappa").partition(" ")[2],
-            }
-        )
-    return {
-        "evaluation": evaluation,
-        "id": evaluation.pk,
-        "target": target_label(evaluation),
-        "kind": evaluation.kind,
-        "split": evaluation.split,
-        "status": evaluation.status,
-        "n_scored": (metrics or {}).get("n_scored"),
-        "n_ties": (metrics or {}).get("n_ties"),
-        "n_errors": (metrics or {}).get("n_errors"),
-        "metrics": metrics,
-        "cells": cells,
-        "similarity": (similarity or {}).get("mean_similarity"),
-        "similarity_padded": (similarity or {}).get("padded_similarity"),
-        "similarity_reference": (reference or {}).get("mean_similarity"),
-    }
-
-
-def evaluation_table_text(evaluations: Sequence[Evaluation]) -> str:
-    """The report table as plain text (what ``manage.py evaluate`` prints)."""
-    rows = [evaluation_row(e) for e in evaluations]
-    header = ["Evaluated", "Split", "n", *[title for _, title in METRIC_COLUMNS]]
-    body = []
-    for row in rows:
-        n = "-" if row["n_scored"] is None else str(row["n_scored"])
-        if row["status"] != JobStatus.SUCCEEDED:
-            cells = [row["status"]] + [""] * (len(METRIC_COLUMNS) - 1)
-        else:
-            cells = [c["text"] for c in row["cells"]]
-        body.append([f"#{row['id']} {row['target']}", row["split"], n, *cells])
-    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
-    notes = []
-    scored = [r["n_scored"] for r in rows if r["n_scored"] is not None]
-    if scored and min(scored) < MIN_N_PAIRS:
-        notes.append(
-            "Small sample: "
-            + small_sample_warning(min(scored), MIN_N_PAIRS, "scored pairs")
-            + " These numbers are shown for completeness only."
-        )
-    if any(r["split"] == Split.TRAIN for r in rows):
-        notes.append("Split 'train': training pairs, not held out; accuracy is optimistic.")
-    sims = [r for r in rows if r["similarity"] is not None]
-    for r in sims:
-        ref = r["similarity_reference"]
-        notes.append(
-            f"Similarity to the ground truth, #{r['id']}: {r['similarity']:.3f} "
-            f"(padded {r['similarity_padded']:.3f}; ground truth vs itself "
-            f"{'-' if ref is None else f'{ref:.3f}'})"
-        )
-    return "\n".join([line.rstrip() for line in lines] + notes)
-
-
-def evaluation_metrics(evaluation: Evaluation) -> EvalMetrics | None:
-    """The stored metrics as the core dataclass (None until the evaluation succeeded)."""
-    data = _metrics_of(evaluation)
-    return EvalMetrics.from_dict(data) if data else None
-
-
-def evaluation_status(evaluation: Evaluation) -> dict[str, Any]:
-    """What the progress display polls: status, stage, progress and LLM usage."""
-    return {
-        "id": evaluation.pk,
-        "status": evaluation.status,
-        "status_display": evaluation.get_status_display(),
-        "is_active": evaluation.is_active,
-        "cancel_requested": evaluation.cancel_requested,
-        "stage": evaluation.stage,
-        "progress_done": evaluation.progress_done,
-        "progress_total": evaluation.progress_total,
-        "percent": evaluation.progress_percent,
-        "error": evaluation.error,
-        "llm_model": evaluation.llm_model,
-        "llm_calls": evaluation.llm_calls,
-        "llm_cached_calls": evaluation.llm_cached_calls,
-        "llm_errors": evaluation.llm_errors,
-        "prompt_tokens": evaluation.prompt_tokens,
-        "completion_tokens": evaluation.completion_tokens,
-        "cost_usd": float(evaluation.cost_usd),
-        "started_at": evaluation.started_at.isoformat() if evaluation.started_at else None,
-        "finished_at": evaluation.finished_at.isoformat() if evaluation.finished_at else None,
-    }
-
-
-def evaluation_describe(evaluation: Evaluation) -> dict[str, Any]:
-    """The evaluation's identity and settings, without the per-pair data."""
-    config = evaluation.config if "config" in evaluation.__dict__ else {}
-    return {
-        "id": evaluation.pk,
-        "study": evaluation.study_id,
-        "target": target_label(evaluation),
-        "kind": evaluation.kind,
-        "constitution": evaluation.constitution_id,
-        "split": evaluation.split,
-        "held_out": evaluation.split == Split.TEST,
-        "comparison_group": evaluation.comparison_group,
-        "seed": evaluation.seed,
-        "created_at": evaluation.created_at.isoformat(),
-        "settings": {k: v for k, v in config.items() if k != "labels"},
-    }
-
-
-def evaluation_export_document(*, evaluation: Evaluation) -> dict[str, Any]:
-    """Everything about one evaluation as one JSON document (the JSON export)."""
-    return {
-        "evaluation": evaluation_describe(evaluation),
-        "status": evaluation_status(evaluation),
-        "results": {k: v for k, v in (evaluation.results or {}).items() if k != "batches"},
-    }
-
-
-PAIR_CSV_HEADER = (
-    "pair_id",
-    "external_id",
-    "dataset",
-    "human",
-    "judge_as_shown",
-    "judge_swapped",
-    "verdict",
-    "agrees",
-    "principles_applied",
-    "decisive",
-    "errors",
-)
-
-
-def evaluation_pair_rows(*, evaluation: Evaluation) -> list[list[Any]]:
-    """Per-pair judgements for the CSV export (one query for the pairs' names)."""
-    judgements = (evaluation.results or {}).get("judgements") or []
-    ids = [int(j["pair_id"]) for j in judgements if str(j["pair_id"]).isdigit()]
-    names = {
-        pk: (external_id, dataset)
-        for pk, external_id, dataset in PreferencePair.objects.filter(pk__in=ids).values_list(
-            "pk", "external_id", "dataset__name"
-        )
-    }
-    rows = []
-    for j in judgements:
-        pk = int(j["pair_id"]) if str(j["pair_id"]).isdigit() else None
-        external_id, dataset = names.get(pk, ("", "")) if pk is not None else ("", "")
-        votes = j.get("principle_votes") or {}
-        scored = j["human"] in ("a", "b") and j["final"] != "error"
-        rows.append(
-            [
-                j["pair_id"],
-                external_id,
-                dataset,
-                j["human"],
-                j["original"] or "",
-                j["swapped"] or "",
-                j["final"],
-                ("1" if j["final"] == j["human"] else "0") if scored else "",
-                " ".join(
-                    f"{n}:{side}" for n, side in sorted(votes.items(), key=lambda kv: int(kv[0]))
-                ),
-                " ".join(str(d) for d in j.get("decisive") or []),
-                " | ".join([*j.get("errors", []), *j.get("analysis_errors", [])]),
-            ]
-        )
-    return rows
-
-
-def comparison_csv_rows(evaluations: Sequence[Evaluation]) -> list[list[Any]]:
-    """The report table with every interval bound, one row per evaluation, header first."""
-    header = ["evaluation", "target", "kind", "split", "status", "n_pairs", "n_scored", "n_ties"]
-    header += ["n_errors"]
-    for key, _ in (*METRIC_COLUMNS, ("accuracy_per_order", "")):
-        header += [key, f"{key}_lo", f"{key}_hi"]
-    header += ["similarity_mean", "similarity_padded", "similarity_reference"]
-    rows: list[list[Any]] = [header]
-    for evaluation in evaluations:
-        row = evaluation_row(evaluation)
-        metrics = row["metrics"] or {}
-        line = [row["id"], row["target"], row["kind"], row["split"], row["status"]]
-        line += [metrics.get(k, "") for k in ("n_pairs", "n_scored", "n_ties", "n_errors")]
-        for key, _ in (*METRIC_COLUMNS, ("accuracy_per_order", "")):
-            est = metrics.get(key) or {}
-            line += [_num(est.get("value")), _num(est.get("lo")), _num(est.get("hi"))]
-        line += [
-            _num(row["similarity"]),
-            _num(row["similarity_padded"]),
-            _num(row["similarity_reference"]),
-        ]
-        rows.append(line)
-    return rows
-
-
-def _num(value: Any) -> str:
-    return "" if value is None else f"{float(value):.6f}"
-
-
-def comparison_differences(
-    evaluations: Sequence[Evaluation], *, score: str = "strict"
-) -> list[dict[str, Any]]:
-    """Paired accuracy differences: each evaluated constitution minus each baseline.
-
-    Judged on the same pairs, the paired bootstrap interval is much narrower than
-    comparing two separate intervals. Loads the judgements (one query).
-    """
-    done = [e for e in evaluations if e.status == JobStatus.SUCCEEDED]
-    if len(done) < 2:
-        return []
-    judgements = {
-        pk: [PairJudgement.from_dict(j) for j in (data or [])]
-        for pk, data in Evaluation.objects.filter(pk__in=[e.pk for e in done])
-        .annotate(judgements=KeyTransform("judgements", "results"))
-        .values_list("pk", "judgements")
-    }
-    subjects = [e for e in done if e.kind == EvaluationKind.CONSTITUTION]
-    baselines = [e for e in done if e.kind != EvaluationKind.CONSTITUTION]
-    out = []
-    for i, first in enumerate(subjects):
-        # Constitutions (GCAI vs ICAI) are compared with each other, then with the baselines.
-        for second in [*subjects[i + 1 :], *baselines]:
-            est = compare_judgements(judgements[first.pk], judgements[second.pk], score=score)
-            out.append(
-                {
-                    "first": target_label(first),
-                    "second": target_label(second),
-                    "first_id": first.pk,
-                    "second_id": second.pk,
-                    "estimate": est.to_dict(),
-                    "text": _signed(est.to_dict()),
-                }
-            )
-    return out
-
-
-def _signed(estimate: dict[str, Any]) -> str:
-    if estimate.get("value") is None:
-        return "-"
-    n = int(estimate.get("n") or 0)
-    if estimate.get("lo") is None or estimate["lo"] == estimate["hi"]:
-        # Every resample gives the same difference: the two were scored alike on every
-        # pair, which says nothing about how they would differ on other pairs.
-        text = f"{100 * estimate['value']:+.1f} pts (scored alike on all {n} pairs: no interval)"
-    else:
-        text = (
-            f"{100 * estimate['value']:+.1f} pts "
-            f"[{100 * estimate['lo']:+.1f}, {100 * estimate['hi']:+.1f}]"
-        )
-    warning = small_sample_warning(n, MIN_N_PAIRS, "pairs")
-    return f"{text}. {warning}" if warning else text

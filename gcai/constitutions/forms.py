@@ -176,7 +176,12 @@ class RunForm(RunSettingsForm):
         "publish",
     ]
 
-    method = forms.ChoiceField(choices=Method.choices, initial=Method.GCAI)
+    method = forms.ChoiceField(
+        choices=Method.choices,
+        initial=Method.GCAI,
+        help_text="A preset named after its publication; settings and sources on the "
+        "methods page. Settings below are recorded as deviations from it.",
+    )
     title = forms.CharField(max_length=200, required=False, help_text="Optional.")
     representative = forms.ChoiceField(
         choices=REPRESENTATIVE_CHOICES,

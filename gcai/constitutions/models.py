@@ -10,10 +10,14 @@ from annotations.models import Annotation, PreferencePair, Study, ValueStatement
 
 
 class Method(models.TextChoices):
+    """The methods, each a preset of settings named after its publication
+    (:mod:`gcai.core.presets`; sources and deviations in docs/methods.md)."""
+
     GCAI = "gcai", "GCAI (grounded)"
     ICAI = "icai", "ICAI baseline"
     ICAI_IMPROVED_1 = "icai_improved_1", "ICAI improved 1 (general prompt, centroid)"
     ICAI_IMPROVED_2 = "icai_improved_2", "ICAI improved 2 (difference clustering)"
+    ICAI_SCORES = "icai_scores", "ICAI improved 1 + ratings"
 
 
 class JobStatus(models.TextChoices):

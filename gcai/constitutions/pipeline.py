@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from gcai.core import grounded, icai
+from gcai.core import grounded, icai, presets
 from gcai.core.cluster import ClusterOutput, Proposals, RepresentativeOutput
 from gcai.core.embed import Embedder
 from gcai.core.encoders import build_encoders
@@ -124,15 +124,18 @@ class RunInputs:
 
 
 def method_config(method: str, raw: dict[str, Any]) -> IcaiConfig | GcaiConfig:
-    """The core config for ``method`` from a run's stored config (ValueError names the field)."""
-    settings = dict(raw.get("method_config") or {})
-    if method == "gcai":
-        settings.setdefault("method", "gcai")
-        settings.setdefault("seed", int(raw.get("seed", 0)))
-        return GcaiConfig.from_dict(settings)
-    settings.setdefault("method", method)
-    settings.setdefault("seed", int(raw.get("seed", 0)))
-    return IcaiConfig.from_dict(settings)
+    """The core config of a stored run (ValueError names the field).
+
+    The stored resolved settings win; what they lack comes from the preset version the
+    run was made with (a run stored before presets existed is version 0). ``raw``
+    without stored settings gives the preset's current configuration.
+    """
+    version = raw.get("preset_version")
+    if version is None and "method_config" not in raw:
+        version = presets.current_version(method)
+    return presets.restore(
+        method, version, raw.get("method_config") or {}, seed=int(raw.get("seed", 0))
+    )
 
 
 # --------------------------------------------------------------------------- ICAI stages

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import Annotation, Moderation, PreferencePair, Split, Study, ValueStatement
-from gcai.constitutions import engine, jobs, pipeline
+from gcai.constitutions import engine, jobs, labels, pipeline
 from gcai.constitutions.evidence import SOURCE_REASONS_KEY
 from gcai.constitutions.llm import configured_backend
 from gcai.constitutions.models import (
@@ -34,6 +34,7 @@ from gcai.constitutions.models import (
 )
 from gcai.constitutions.pipeline import RunInputs
 from gcai.constitutions.quality import QualityGateError
+from gcai.core import presets
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.types import Judgement, Pair, Preference, Statement
 
@@ -66,22 +67,27 @@ def _core_pair(pair: PreferencePair, label: Preference) -> Pair:
 
 
 def run_pairs(run: PipelineRun) -> list[Pair]:
-    """The run's training pairs as core Pairs with their labels (two queries)."""
+    """The run's training pairs as core Pairs with their labels (two queries).
+
+    Labels come from people only, with the run's recorded tie setting (see
+    :mod:`gcai.constitutions.labels`).
+    """
     pairs = list(run.training_pairs.order_by("pk"))
-    choices: dict[int, list[str]] = {}
-    # Imported ICAI files can carry machine annotators (principles, models): only people
-    # label pairs here. Human annotators carry no "annotator_type" in their metadata.
-    human = Annotation.objects.filter(pair__in=pairs).exclude(metadata__has_key="annotator_type")
     group = _group_filters(run)
     if group is not None:
         # A group's run learns from that group's own labels only, never the source's.
-        human = human.filter(group[0])
+        choices: dict[int, list[str]] = {}
+        human = (
+            Annotation.objects.filter(pair__in=pairs)
+            .exclude(metadata__has_key="annotator_type")
+            .filter(group[0])
+        )
         for pair_id, preferred in human.values_list("pair_id", "preferred"):
             choices.setdefault(pair_id, []).append(preferred)
         return [_core_pair(p, majority_label(choices.get(p.pk, ()))) for p in pairs]
-    for pair_id, preferred in human.values_list("pair_id", "preferred"):
-        choices.setdefault(pair_id, []).append(preferred)
-    return [_core_pair(p, pair_label(p, choices.get(p.pk, ()))) for p in pairs]
+    ties = run.config.get("ties", labels.LEGACY_TIE_POLICY)
+    found = labels.pairs_labels(pairs, ties=ties)
+    return [_core_pair(p, found.labels[p.pk]) for p in pairs]
 
 
 def majority_label(choices: Iterable[str]) -> Preference:
@@ -245,6 +251,7 @@ def run_create(
     comparison_group: str = "",
     publish: bool = False,
     people: dict[str, Any] | None = None,
+    ties: str = labels.DEFAULT_TIE_POLICY,
 ) -> PipelineRun:
     """Create a queued run. Raises ValueError (naming the setting) on bad configuration.
 
@@ -257,19 +264,19 @@ def run_create(
         raise ValueError("batch_size: must be between 1 and 1000")
     if max_training_pairs is not None and max_training_pairs < 1:
         raise ValueError("max_training_pairs: must be at least 1")
+    resolved = presets.resolve(method, method_config, seed=seed)  # validates, naming the field
     config = {
         "seed": seed,
-        "method_config": dict(method_config or {}),
+        **resolved.to_dict(),
         "batch_size": batch_size,
         "max_training_pairs": max_training_pairs,
         "dataset_ids": list(dataset_ids or []),
         "publish": bool(publish),
+        "ties": labels.check_tie_policy(ties),
         "llm_backend": configured_backend(),
     }
     if people:
         config["people"] = people
-    core_config = pipeline.method_config(method, config)  # validates, naming the field
-    config["method_config"] = core_config.to_dict()
     if training_pair_ids is None:
         training_pair_ids = pipeline.sample_ids(
             _training_pair_ids(study, dataset_ids), max_training_pairs, seed
@@ -301,6 +308,7 @@ def runs_create_comparison(
     max_training_pairs: int | None = None,
     batch_size: int = pipeline.DEFAULT_BATCH_SIZE,
     publish: bool = False,
+    ties: str = labels.DEFAULT_TIE_POLICY,
 ) -> tuple[PipelineRun, PipelineRun]:
     """GCAI and an ICAI baseline on the same study and the SAME training pairs."""
     if icai_method == Method.GCAI or icai_method not in Method.values:
@@ -317,6 +325,7 @@ def runs_create_comparison(
         training_pair_ids=pair_ids,
         comparison_group=group,
         publish=publish,
+        ties=ties,
     )
     gcai_run = run_create(method=Method.GCAI, method_config=gcai_config, **common)
     icai_run = run_create(method=icai_method, method_config=icai_config, **common)
@@ -366,6 +375,29 @@ def run_resume(*, run: PipelineRun) -> None:
 
 
 # --------------------------------------------------------------------------- execution
+
+
+ProgressFn = engine.ProgressFn
+
+
+def run_run_inline(*, run: PipelineRun, progress: ProgressFn | None = None) -> str:
+    """Run (or resume) a run to the end in this process, without a worker.
+
+    For the command-line builders, scripts and tests; the web never calls it. Batches
+    are computed one after the other; storage, resume and the LLM cache work as with
+    workers. Returns "succeeded", "cancelled" or "failed".
+    """
+    if run.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        run_resume_prepare(run=run)
+    return ENGINE.step(run.pk, inline=True, progress=progress)
+
+
+def run_resume_prepare(*, run: PipelineRun) -> None:
+    if run.status == JobStatus.SUCCEEDED:
+        raise ValueError("This run has already succeeded.")
+    PipelineRun.objects.filter(pk=run.pk).update(
+        status=JobStatus.QUEUED, cancel_requested=False, error="", finished_at=None
+    )
 
 
 def run_step(run_id: int) -> str:

@@ -14,8 +14,10 @@ from rest_framework import serializers
 
 from annotations.api import DatabaseIdField
 from gcai.constitutions import pipeline, selectors
+from gcai.constitutions.labels import DEFAULT_TIE_POLICY, TIE_POLICIES
 from gcai.constitutions.models import Constitution, Method, PipelineRun
 from gcai.constitutions.run_progress import run_overall
+from gcai.core import presets
 
 ICAI_METHODS = [m.value for m in Method if m != Method.GCAI]
 
@@ -96,6 +98,7 @@ class RunOutputSerializer(serializers.Serializer):
     title = serializers.CharField()
     method = serializers.CharField()
     method_label = serializers.CharField(source="get_method_display")
+    preset_version = serializers.SerializerMethodField()
     status = serializers.CharField()
     is_active = serializers.BooleanField()
     cancel_requested = serializers.BooleanField()
@@ -115,6 +118,10 @@ class RunOutputSerializer(serializers.Serializer):
 
     def get_stage_title(self, run: PipelineRun) -> str:
         return selectors.stage_title(run.stage)
+
+    def get_preset_version(self, run: PipelineRun) -> int:
+        """The version of the method's preset the run used (0: made before presets)."""
+        return int((run.config or {}).get("preset_version") or 0)
 
     def get_n_training_pairs(self, run: PipelineRun) -> int:
         annotated = getattr(run, "n_training_pairs", None)
@@ -172,19 +179,25 @@ def _check_dataset_ids(ids: list[int], study: Any) -> list[int]:
 def _check_method_config(method: str, seed: int, config: dict[str, Any]) -> None:
     """The engine's own validation, so a bad setting is reported before anything is saved."""
     try:
-        pipeline.method_config(method, {"seed": seed, "method_config": config})
+        presets.resolve(method, config, seed=seed)
     except ValueError as exc:
         raise serializers.ValidationError(str(exc)) from None
 
 
 class RunCreateInputSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(choices=Method.choices)
+    method = serializers.ChoiceField(
+        choices=Method.choices,
+        help_text="A preset named after its publication (settings and sources: docs/methods.md).",
+    )
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     seed = serializers.IntegerField(min_value=0, default=0)
     method_config = serializers.DictField(
         required=False,
         default=dict,
-        help_text="Method settings (e.g. num_clusters, max_principles, representative).",
+        help_text=(
+            "Deviations from the preset (e.g. num_clusters, max_principles, representative); "
+            "recorded with the run."
+        ),
     )
     dataset_ids = serializers.ListField(child=DatabaseIdField(), required=False, default=list)
     max_training_pairs = serializers.IntegerField(min_value=1, required=False, allow_null=True)
@@ -193,6 +206,12 @@ class RunCreateInputSerializer(serializers.Serializer):
     )
     publish = serializers.BooleanField(
         default=False, help_text="Publish the constitution when the run succeeds."
+    )
+    ties = serializers.ChoiceField(
+        choices=TIE_POLICIES,
+        default=DEFAULT_TIE_POLICY,
+        help_text="Tied or split-annotator training pairs: 'exclude' (as the reference) or "
+        "keep as 'tie'. Recorded with the run.",
     )
     start = serializers.BooleanField(default=True, help_text="Queue the run at once.")
 
@@ -218,6 +237,7 @@ class ComparisonInputSerializer(serializers.Serializer):
         min_value=1, max_value=1000, default=pipeline.DEFAULT_BATCH_SIZE
     )
     publish = serializers.BooleanField(default=False)
+    ties = serializers.ChoiceField(choices=TIE_POLICIES, default=DEFAULT_TIE_POLICY)
 
     def validate_dataset_ids(self, value: list[int]) -> list[int]:
         return _check_dataset_ids(value, self.context["study"])

@@ -2,9 +2,10 @@
 
 from django.urls import include, path
 
-from gcai.constitutions import views
+from gcai.constitutions import methods_views, views
 
 urlpatterns = [
+    path("methods/", methods_views.methods, name="methods"),
     path(
         "studies/<id:study_id>/constitutions/",
         views.study_constitutions,

@@ -2,15 +2,22 @@
 human preferences it has not seen?
 
 For each held-out pair an LLM judge receives the constitution and the pair and
-answers ``{"choice": "A" | "B" | "none"}`` ("none": no principle applies). Every
-pair is judged in BOTH orders (as shown, and with the responses swapped), because
-LLM judges are position-biased: a judge that always says "A" would otherwise look
-50% accurate *and* decisive. A pair counts as agreeing with the human only when the
-two orders agree with each other and with the human label.
+answers ``{"choice": "A" | "B"}`` (a forced choice, as published; with
+``allow_abstain`` it may also answer "none": no principle applies). Every pair is judged
+in BOTH orders (as shown, and with the responses swapped), because LLM judges are
+position-biased.
+
+The headline is the published measure (improved ICAI, Table 1): each order's answer is
+scored on its own against the human label and the two are averaged
+(``EvalMetrics.accuracy_per_order``, Wilson interval). A judge that ignores the content
+(always "A", or a coin) lands at exactly 50%. Stricter views stay available as extra
+columns: ``accuracy`` counts a pair only when both orders agree with each other and with
+the human ("strict agreement"), and with abstaining on, ``coverage`` and
+``accuracy_covered`` say how often the judge decided and how well.
 
 Baselines run through the same code with the same judge and pairs:
 :data:`NO_CONSTITUTION` (the judge's own taste) and :func:`orthogonal_constitution`
-(irrelevant principles; a judge following them should score at chance).
+(irrelevant, length-neutral principles; a judge following them should score at chance).
 
 Per-principle analysis (optional, on by default) is a second request kind per
 pair and order: the judge lists the principles that clearly favour one response,
@@ -29,19 +36,28 @@ fan-out) gives the same requests and hits the same cache entries.
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-from importlib import resources
+from dataclasses import dataclass
 from typing import Any
 
-from gcai.core import prompts
-from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult, LLMCancelled, LLMError
+from gcai.core.judging import (
+    NO_CONSTITUTION,
+    ConstitutionLike,
+    EvalConfig,
+    PairJudgement,
+    Verdict,
+    baseline_constitutions,
+    build_analysis_requests,
+    build_judge_requests,
+    judge_pairs,
+    label_of,
+    orthogonal_constitution,
+    principle_texts,
+)
+from gcai.core.llm.base import ChatModel
 from gcai.core.stats import Estimate, bootstrap, kappa_vs_chance, proportion
-from gcai.core.types import Constitution, Pair, Preference, Principle
+from gcai.core.types import Pair, Preference
 
 __all__ = [
     "NO_CONSTITUTION",
@@ -61,498 +77,6 @@ __all__ = [
     "orthogonal_constitution",
     "principle_texts",
 ]
-
-#: The "no constitution" baseline: the judge decides by its own notion of "better".
-NO_CONSTITUTION: None = None
-
-ConstitutionLike = Constitution | Sequence[str] | str | None
-
-
-class Verdict(StrEnum):
-    """A judge's outcome on one pair, in the pair's own a/b terms."""
-
-    A = "a"
-    B = "b"
-    ABSTAIN = "abstain"  # both orders said "none"
-    INCONSISTENT = "inconsistent"  # the two orders gave different answers
-    ERROR = "error"  # at least one order has no usable answer
-
-
-@dataclass(frozen=True, slots=True)
-class EvalConfig:
-    """Settings of one evaluation. Part of every request, so part of the cache key."""
-
-    allow_abstain: bool = True
-    seed: int = 0
-    prompt_version: str = "v1"
-    temperature: float = 0.0
-    principle_analysis: bool = True
-    # Pairs per complete_many call; progress is reported between batches.
-    batch_size: int = 64
-    confidence: float = 0.95
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvalConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-# --------------------------------------------------------------------------- constitutions
-
-
-def principle_texts(constitution: ConstitutionLike) -> list[str] | None:
-    """Principle texts of a constitution given as an object, a list or one text per line.
-
-    ``None`` stays ``None`` (the no-constitution baseline). A string is read as one
-    principle per line; a leading ``"1."``/``"1)"`` numbering is dropped so that
-    ``Constitution.as_text()`` round-trips.
-    """
-    if constitution is None:
-        return None
-    if isinstance(constitution, Constitution):
-        return [p.text.strip() for p in constitution.principles]
-    if isinstance(constitution, str):
-        lines = [re.sub(r"^\s*\d+\s*[.)]\s*", "", ln).strip() for ln in constitution.splitlines()]
-        return [ln for ln in lines if ln]
-    return [str(t).strip() for t in constitution]
-
-
-def _numbered(texts: Sequence[str]) -> str:
-    return "\n".join(f"{i}. {t}" for i, t in enumerate(texts, 1))
-
-
-def orthogonal_constitution(text: str | None = None) -> Constitution:
-    """The orthogonal baseline: principles unrelated to what makes a response good.
-
-    Reads ``gcai/core/prompts/orthogonal_default.txt`` (one principle per line, ``#``
-    comments) unless ``text`` in the same format is given, so a study can edit the list.
-    """
-    if text is None:
-        text = (
-            resources.files("gcai.core.prompts")
-            .joinpath("orthogonal_default.txt")
-            .read_text(encoding="utf-8")
-        )
-    lines = [ln.strip() for ln in text.splitlines()]
-    principles = [Principle(text=ln) for ln in lines if ln and not ln.startswith("#")]
-    return Constitution(principles=principles, title="Orthogonal baseline")
-
-
-def baseline_constitutions() -> dict[str, Constitution | None]:
-    """The two baselines every evaluation is compared against, by name."""
-    return {"no_constitution": NO_CONSTITUTION, "orthogonal": orthogonal_constitution()}
-
-
-# --------------------------------------------------------------------------- requests
-
-_NO_PRINCIPLE_APPLIES = (
-    'If no principle of the constitution applies to the two responses, answer "none".'
-)
-_ANSWER_RULES = {
-    # (has a constitution, abstaining allowed) -> the instruction line of the prompt
-    (True, True): _NO_PRINCIPLE_APPLIES,
-    (True, False): "You must pick one response, even if no principle applies clearly.",
-    (False, True): 'If neither response is better than the other, answer "none".',
-    (False, False): "You must pick one response.",
-}
-
-
-def _choice_schema(allow_abstain: bool) -> dict[str, Any]:
-    choices = ["A", "B", "none"] if allow_abstain else ["A", "B"]
-    return {
-        "type": "object",
-        "properties": {"choice": {"type": "string", "enum": choices}},
-        "required": ["choice"],
-        "additionalProperties": False,
-    }
-
-
-_ANALYSIS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "applicable": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "principle": {"type": "integer"},
-                    "favours": {"type": "string", "enum": ["A", "B"]},
-                },
-                "required": ["principle", "favours"],
-                "additionalProperties": False,
-            },
-        },
-        "decisive": {"type": "integer"},
-    },
-    "required": ["applicable", "decisive"],
-    "additionalProperties": False,
-}
-
-
-def _shown(pair: Pair, swapped: bool) -> tuple[str, str]:
-    return (pair.response_b, pair.response_a) if swapped else (pair.response_a, pair.response_b)
-
-
-def build_judge_requests(
-    constitution: ConstitutionLike, pairs: Sequence[Pair], config: EvalConfig | None = None
-) -> list[ChatRequest]:
-    """Two judge requests per pair: ``[p0 as shown, p0 swapped, p1 as shown, ...]``.
-
-    With a constitution the judge may answer "none" when no principle applies; without
-    one (baseline) it says which response is better, with "none" only when
-    ``config.allow_abstain``. Requests are deterministic for the cache.
-    """
-    config = config or EvalConfig()
-    texts = principle_texts(constitution)
-    has = texts is not None
-    choices = " | ".join(
-        f'"{c}"' for c in (["A", "B", "none"] if config.allow_abstain else ["A", "B"])
-    )
-    values = {"answer_rule": _ANSWER_RULES[(has, config.allow_abstain)], "choices": choices}
-    if texts is not None:
-        name = f"judge_constitution_{config.prompt_version}"
-        values["constitution"] = _numbered(texts)
-    else:
-        name = f"judge_baseline_{config.prompt_version}"
-    schema = _choice_schema(config.allow_abstain)
-    requests = []
-    for pair in pairs:
-        for swapped in (False, True):
-            first, second = _shown(pair, swapped)
-            messages = prompts.render(
-                name, prompt=pair.prompt, response_a=first, response_b=second, **values
-            )
-            requests.append(
-                ChatRequest(
-                    messages=messages,
-                    schema=schema,
-                    temperature=config.temperature,
-                    seed=config.seed,
-                    max_tokens=32,
-                    purpose="evaluate.judge",
-                )
-            )
-    return requests
-
-
-def build_analysis_requests(
-    constitution: ConstitutionLike, pairs: Sequence[Pair], config: EvalConfig | None = None
-) -> list[ChatRequest]:
-    """Two per-principle analysis requests per pair (as shown, swapped); empty without
-    a constitution, since there are no principles to analyse."""
-    config = config or EvalConfig()
-    texts = principle_texts(constitution)
-    if not texts:
-        return []
-    name = f"judge_principles_{config.prompt_version}"
-    requests = []
-    for pair in pairs:
-        for swapped in (False, True):
-            first, second = _shown(pair, swapped)
-            messages = prompts.render(
-                name,
-                constitution=_numbered(texts),
-                prompt=pair.prompt,
-                response_a=first,
-                response_b=second,
-            )
-            requests.append(
-                ChatRequest(
-                    messages=messages,
-                    schema=_ANALYSIS_SCHEMA,
-                    temperature=config.temperature,
-                    seed=config.seed,
-                    # Room for every principle to be listed once.
-                    max_tokens=48 + 24 * len(texts),
-                    purpose="evaluate.principles",
-                )
-            )
-    return requests
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def _payload(result: ChatResult) -> Any:
-    """The JSON object of an answer: the client's parse, else a lenient parse of the text.
-
-    Clients parse when a schema was given; the fallback covers clients (and fakes)
-    that only return text.
-    """
-    if result.parsed is not None:
-        return result.parsed
-    text = (result.text or "").strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        match = re.search(r"\{.*\}", text, re.DOTALL)
-        if match:
-            try:
-                return json.loads(match.group(0))
-            except json.JSONDecodeError:
-                pass
-    return text
-
-
-_NONE_WORDS = {"none", "neither", "n/a", "na", "no", "abstain", "tie", "null", ""}
-
-
-def _parse_choice(result: ChatResult, allow_abstain: bool) -> tuple[str | None, str | None]:
-    """``("A" | "B" | "none", None)`` or ``(None, error message)``."""
-    if result.error is not None:
-        return None, f"{type(result.error).__name__}: {result.error}"
-    payload = _payload(result)
-    raw = payload.get("choice") if isinstance(payload, dict) else payload
-    if raw is None and isinstance(payload, dict):
-        return None, f"no 'choice' in answer: {str(result.text)[:200]!r}"
-    if not isinstance(raw, str):
-        return None, f"unusable choice {raw!r}"
-    word = raw.strip().strip("\"'.").strip()
-    if word.upper() in ("A", "B"):
-        return word.upper(), None
-    for prefix in ("RESPONSE ", "RESPONSE_"):
-        if word.upper().startswith(prefix) and word.upper()[len(prefix) :] in ("A", "B"):
-            return word.upper()[len(prefix) :], None
-    if word.lower() in _NONE_WORDS:
-        if not allow_abstain:
-            return None, "the judge abstained although abstaining was not allowed"
-        return "none", None
-    return None, f"unusable choice {raw[:100]!r}"
-
-
-def _to_pair_terms(answer: str, swapped: bool) -> str:
-    if answer == "none":
-        return Verdict.ABSTAIN.value
-    side = answer.lower()
-    if swapped:
-        side = "b" if side == "a" else "a"
-    return side
-
-
-def _parse_analysis(
-    result: ChatResult, n_principles: int, swapped: bool
-) -> tuple[dict[int, str], int | None, str | None]:
-    """Votes ``{principle number: "a" | "b"}`` in pair terms, decisive number, error."""
-    if result.error is not None:
-        return {}, None, f"{type(result.error).__name__}: {result.error}"
-    payload = _payload(result)
-    if not isinstance(payload, dict):
-        return {}, None, f"unusable analysis {str(result.text)[:200]!r}"
-    votes: dict[int, str] = {}
-    items = payload.get("applicable") or []
-    if not isinstance(items, list):
-        return {}, None, "'applicable' is not a list"
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        try:
-            number = int(item.get("principle"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        side = str(item.get("favours", "")).strip().upper()
-        # Numbers outside the constitution are the model inventing principles: ignore.
-        if not 1 <= number <= n_principles or side not in ("A", "B"):
-            continue
-        mapped = _to_pair_terms(side, swapped)
-        # Listing one principle for both sides in one answer is a contradiction.
-        votes[number] = mapped if votes.get(number, mapped) == mapped else Verdict.INCONSISTENT
-    decisive: int | None = None
-    try:
-        d = int(payload.get("decisive") or 0)
-        decisive = d if 1 <= d <= n_principles else None
-    except (TypeError, ValueError):
-        pass
-    return votes, decisive, None
-
-
-# --------------------------------------------------------------------------- judgements
-
-
-@dataclass(slots=True)
-class PairJudgement:
-    """The judge's answers on one pair, all in the pair's own a/b terms.
-
-    ``original``/``swapped``: ``"a"``, ``"b"``, ``"abstain"`` or ``None`` when that order
-    failed (see ``errors``). ``final``: a :class:`Verdict` value. ``principle_votes``:
-    per principle number (1-based), the side it favoured (``"a"``, ``"b"`` or
-    ``"inconsistent"`` when the two orders disagreed); only principles the judge said
-    apply are present, and ``None`` means the analysis was not run or failed.
-    ``decisive``: principle numbers named decisive in either order.
-    """
-
-    pair_id: str
-    human: str
-    original: str | None
-    swapped: str | None
-    final: str
-    errors: list[str] = field(default_factory=list)
-    principle_votes: dict[int, str] | None = None
-    decisive: list[int] = field(default_factory=list)
-    analysis_errors: list[str] = field(default_factory=list)
-
-    @property
-    def orders_disagree(self) -> bool:
-        return self.final == Verdict.INCONSISTENT
-
-    @property
-    def order_flip(self) -> bool:
-        """The two orders picked opposite responses: the signature of position bias."""
-        return {self.original, self.swapped} == {"a", "b"}
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if self.principle_votes is not None:
-            # JSON object keys are strings.
-            data["principle_votes"] = {str(k): v for k, v in self.principle_votes.items()}
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PairJudgement:
-        data = dict(data)
-        votes = data.get("principle_votes")
-        if votes is not None:
-            data["principle_votes"] = {int(k): v for k, v in votes.items()}
-        return cls(**data)
-
-
-def _final(original: str | None, swapped: str | None) -> str:
-    if original is None or swapped is None:
-        return Verdict.ERROR.value
-    if original != swapped:
-        return Verdict.INCONSISTENT.value
-    return original  # "a", "b" or "abstain"
-
-
-def _combine_votes(first: dict[int, str], second: dict[int, str]) -> dict[int, str]:
-    """A principle listed in one order keeps its side; listed in both with different
-    sides it is inconsistent (it then counts as applying but never as correct)."""
-    combined = dict(first)
-    for number, side in second.items():
-        if combined.get(number, side) != side:
-            combined[number] = Verdict.INCONSISTENT.value
-        else:
-            combined[number] = side
-    return dict(sorted(combined.items()))
-
-
-def judge_pairs(
-    model: ChatModel,
-    constitution: ConstitutionLike,
-    pairs: Sequence[Pair],
-    config: EvalConfig | None = None,
-    *,
-    progress: Callable[[int, int], None] | None = None,
-    usage: dict[str, float] | None = None,
-) -> list[PairJudgement]:
-    """Judge every pair in both orders (and analyse principles if configured).
-
-    Never raises for model failures: a failed or unparseable answer is recorded in
-    the judgement's ``errors`` and its verdict is ``"error"``. The one exception is
-    cancellation: when the model reports :class:`LLMCancelled` (the run was
-    cancelled), it is raised so the caller stops. ``progress(done, total)`` is called
-    after each batch; ``usage``, when given, accumulates ``calls``, ``cached``,
-    ``prompt_tokens`` and ``completion_tokens``.
-    """
-    config = config or EvalConfig()
-    texts = principle_texts(constitution)
-    analyse = config.principle_analysis and bool(texts)
-    judgements: list[PairJudgement] = []
-    total = len(pairs)
-    step = max(1, config.batch_size)
-    for start in range(0, total, step):
-        batch = list(pairs[start : start + step])
-        requests = build_judge_requests(texts, batch, config)
-        if analyse:
-            requests += build_analysis_requests(texts, batch, config)
-        try:
-            results = model.complete_many(requests)
-        except LLMCancelled:
-            raise
-        except LLMError as exc:
-            # complete_many should not raise, but if a client does, the batch is
-            # recorded as failed rather than losing the judgements made so far.
-            results = [ChatResult(text="", error=exc) for _ in requests]
-        cancelled = next((r.error for r in results if isinstance(r.error, LLMCancelled)), None)
-        if cancelled is not None:
-            # The caller asked to stop: judging the remaining batches would only
-            # produce more cancelled requests.
-            raise cancelled
-        if len(results) != len(requests):
-            # A broken client must not shift answers onto the wrong pairs.
-            raise RuntimeError(f"{len(requests)} requests but {len(results)} results")
-        if usage is not None:
-            _add_usage(usage, results)
-        n_judge = 2 * len(batch)
-        for i, pair in enumerate(batch):
-            judgements.append(
-                _judge_one(
-                    pair,
-                    results[2 * i : 2 * i + 2],
-                    results[n_judge + 2 * i : n_judge + 2 * i + 2] if analyse else None,
-                    len(texts or []),
-                    config,
-                )
-            )
-        if progress is not None:
-            progress(len(judgements), total)
-    return judgements
-
-
-def _judge_one(
-    pair: Pair,
-    answers: Sequence[ChatResult],
-    analyses: Sequence[ChatResult] | None,
-    n_principles: int,
-    config: EvalConfig,
-) -> PairJudgement:
-    errors: list[str] = []
-    sides: list[str | None] = []
-    for label, swapped, result in (("original", False, answers[0]), ("swapped", True, answers[1])):
-        choice, error = _parse_choice(result, config.allow_abstain)
-        if error is not None or choice is None:
-            errors.append(f"{label}: {error}")
-            sides.append(None)
-        else:
-            sides.append(_to_pair_terms(choice, swapped))
-    judgement = PairJudgement(
-        pair_id=pair.id,
-        human=_label(pair.preferred),
-        original=sides[0],
-        swapped=sides[1],
-        final=_final(sides[0], sides[1]),
-        errors=errors,
-    )
-    if analyses is not None:
-        per_order: list[dict[int, str]] = []
-        decisive: set[int] = set()
-        for label, swapped, result in (
-            ("original", False, analyses[0]),
-            ("swapped", True, analyses[1]),
-        ):
-            votes, d, error = _parse_analysis(result, n_principles, swapped)
-            if error is not None:
-                judgement.analysis_errors.append(f"{label}: {error}")
-            per_order.append(votes)
-            if d is not None:
-                decisive.add(d)
-        if not judgement.analysis_errors:
-            judgement.principle_votes = _combine_votes(per_order[0], per_order[1])
-            judgement.decisive = sorted(decisive)
-    return judgement
-
-
-def _add_usage(acc: dict[str, float], results: Sequence[ChatResult]) -> None:
-    for r in results:
-        acc["calls"] = acc.get("calls", 0) + r.usage.calls
-        acc["cached"] = acc.get("cached", 0) + int(r.usage.cached)
-        acc["prompt_tokens"] = acc.get("prompt_tokens", 0) + r.usage.prompt_tokens
-        acc["completion_tokens"] = acc.get("completion_tokens", 0) + r.usage.completion_tokens
-
 
 # --------------------------------------------------------------------------- metrics
 
@@ -623,15 +147,17 @@ class EvalMetrics:
     ``tie_outcomes``), unlabelled pairs in ``n_unlabelled``, failed judgements in
     ``n_errors``; none of them are scored.
 
-    - ``accuracy``: final verdict == human label; abstentions and order
-      inconsistencies count as wrong (Wilson interval).
+    - ``accuracy_per_order``: THE HEADLINE (improved ICAI, Table 1): each order's
+      answer scored on its own (1 right, 0.5 abstained, 0 wrong), averaged per pair.
+      Chance is exactly 0.5 for any judge that ignores content: a coin-flipper, an
+      always-"none" judge and a judge that always says "A" (right in one order, wrong
+      in the other) alike.
+    - ``accuracy`` ("strict agreement"): final verdict == human label, i.e. both orders
+      picked the human's response; abstentions and order inconsistencies count as
+      wrong (Wilson interval).
     - ``accuracy_abstain_half``: the same with an abstention worth half.
     - ``coverage``: share not abstained (both orders "none" is an abstention).
     - ``accuracy_covered``: accuracy among non-abstained pairs.
-    - ``accuracy_per_order``: each order's answer scored on its own (1 right, 0.5
-      abstained, 0 wrong), averaged per pair. Chance is exactly 0.5 for
-      any judge that ignores content: a coin-flipper, an always-"none" judge and a
-      judge that always says "A" (right in one order, wrong in the other) alike.
     - ``order_disagreement``: the two orders gave different answers;
       ``order_flip``: they picked opposite responses (pure position effect).
     - ``kappa``: Cohen's kappa against chance 0.5, ``(s - 0.5) / 0.5`` with ``s`` =
@@ -693,15 +219,8 @@ class EvalMetrics:
         return cls(**d)
 
 
-def _label(value: Preference | str) -> str:
-    try:
-        return Preference(value).value
-    except ValueError:
-        return Preference.NONE.value
-
-
 def _human(j: PairJudgement, labels: Mapping[str, Preference | str] | None) -> str:
-    return _label(labels[j.pair_id]) if labels and j.pair_id in labels else _label(j.human)
+    return label_of(labels[j.pair_id]) if labels and j.pair_id in labels else label_of(j.human)
 
 
 def compute_metrics(
@@ -827,7 +346,7 @@ def compare_judgements(
     second: Sequence[PairJudgement],
     labels: Mapping[str, Preference | str] | None = None,
     *,
-    score: str = "strict",
+    score: str = "per_order",
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
@@ -839,7 +358,7 @@ def compare_judgements(
     ``score(first) - score(second)``, with a seeded percentile bootstrap over pairs.
     Pairing removes the pair-to-pair variation both evaluations share, so the
     interval is much narrower than comparing two separate intervals. ``score`` is
-    "strict" (the headline accuracy), "abstain_half" or "per_order". Pairs that are
+    "per_order" (the headline accuracy), "strict" or "abstain_half". Pairs that are
     unscored (ties, unlabelled, errors) in either evaluation are left out.
     """
 

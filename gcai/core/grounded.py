@@ -7,7 +7,9 @@ Contextual stream (preferences with reasons):
   :func:`contextual_generate` (per annotation with a reason, 1..K principles stating the
   person's reason as a general rule) -> :func:`cluster_stream` -> :func:`represent`
   (LLM summary by default) -> :func:`vote_contextual` on the training pairs, exactly as
-  ICAI -> :func:`rank_contextual` by accuracy, then relevance.
+  ICAI -> :func:`rank_contextual`: candidates with enough support (``for`` on at least
+  ``contextual_min_support`` of the voted pairs) and for > against, ranked by accuracy
+  (predictive power), then relevance.
 
 General stream (value statements):
   :func:`general_generate` (per approved statement, 0..K principles; statements without
@@ -22,7 +24,7 @@ similarity >= threshold, confirmed by an LLM check) become one principle of orig
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,6 @@ import numpy as np
 from gcai.core import prompts
 from gcai.core.cluster import (
     REPRESENTATIVE_MODES,
-    Candidate,
     ClusterOutput,
     Evidence,
     Proposal,
@@ -45,6 +46,7 @@ from gcai.core.cluster import (
     principle_to_dict,
 )
 from gcai.core.embed import Embedder
+from gcai.core.grounded_rank import Ranked, StreamRanking, rank_contextual, rank_general
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
 from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
 from gcai.core.types import Constitution, Judgement, Origin, Pair, Preference, Principle, Statement
@@ -52,12 +54,10 @@ from gcai.core.voting import (
     AGGREGATIONS,
     VoteConfig,
     VoteOutput,
-    VoteTable,
     require_float,
     require_int,
     require_prompt,
     settings_from_dict,
-    tally,
     vote,
 )
 
@@ -101,6 +101,9 @@ class GcaiConfig:
     contextual_representative: str = "summary"  # summary | centroid | random
     contextual_prompt: str = "gcai_contextual_v1"
     drop_contradicted: bool = True  # drop contextual principles with for <= against
+    # "for" votes a contextual principle needs, as a share of voted pairs (as ICAI's
+    # min_support): without it, 1 for / 0 against would outrank 900 / 100.
+    contextual_min_support: float = 0.1
     # general stream
     principles_per_statement: int = 3
     general_clusters: int = 10
@@ -111,7 +114,7 @@ class GcaiConfig:
     # vote (contextual stream, on the training pairs)
     vote_seeds: int = 3
     max_candidates_per_call: int = 40
-    aggregation: str = "majority"
+    aggregation: str = "unanimous"  # across vote_seeds, as ICAI
     vote_prompt: str = "icai_vote_v1"
     # merge
     similarity_threshold: float = 0.8
@@ -142,6 +145,7 @@ class GcaiConfig:
         for name in ("drop_contradicted", "confirm_duplicates"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false")
+        require_float("contextual_min_support", self.contextual_min_support, 0.0, 1.0)
         require_int("principles_per_statement", self.principles_per_statement, 1)
         require_int("general_clusters", self.general_clusters, 1)
         require_int("min_participants", self.min_participants, 1)
@@ -365,103 +369,6 @@ def vote_contextual(
 ) -> VoteOutput:
     """Contextual stage 4, one batch of training pairs: ICAI's voting, unchanged."""
     return vote(pairs, candidates.candidates, model, config.voting())
-
-
-# --------------------------------------------------------------------------- ranking
-
-
-@dataclass(slots=True)
-class Ranked:
-    """A stream's candidate with the statistics it was ranked by."""
-
-    candidate: Candidate
-    stats: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"candidate": self.candidate.to_dict(), "stats": dict(self.stats)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Ranked:
-        return cls(Candidate.from_dict(data["candidate"]), dict(data["stats"]))
-
-
-@dataclass(slots=True)
-class StreamRanking:
-    """Output of a rank stage: kept candidates best first, and why the others went."""
-
-    stream: str
-    ranked: list[Ranked]
-    dropped: dict[str, str] = field(default_factory=dict)
-    table: VoteTable | None = None  # contextual stream only
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stream": self.stream,
-            "ranked": [r.to_dict() for r in self.ranked],
-            "dropped": dict(self.dropped),
-            "table": self.table.to_dict() if self.table else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StreamRanking:
-        return cls(
-            stream=data["stream"],
-            ranked=[Ranked.from_dict(r) for r in data.get("ranked", [])],
-            dropped=dict(data.get("dropped", {})),
-            table=VoteTable.from_dict(data["table"]) if data.get("table") else None,
-        )
-
-
-def _evidence_stats(c: Candidate) -> dict[str, Any]:
-    return {"candidate_id": c.id, "cluster_size": c.cluster_size, **c.evidence.counts()}
-
-
-def rank_contextual(
-    candidates: RepresentativeOutput, votes: VoteOutput, config: GcaiConfig
-) -> StreamRanking:
-    """Contextual stage 5: rank by accuracy, then relevance (then cluster order).
-
-    With ``drop_contradicted`` (default) a candidate needs for > against on the training
-    pairs: one that never took a side was never tested, one that lost predicts worse
-    than chance.
-    """
-    table = tally(votes, [c.id for c in candidates.candidates])
-    rows = {r.candidate_id: r for r in table.rows}
-    ranked: list[Ranked] = []
-    dropped: dict[str, str] = {}
-    for c in candidates.candidates:
-        row = rows[c.id]
-        if config.drop_contradicted and row.for_ <= row.against:
-            dropped[c.id] = f"for {row.for_} <= against {row.against}"
-            continue
-        ranked.append(Ranked(c, {**row.stats(), **_evidence_stats(c)}))
-    ranked.sort(
-        key=lambda r: (
-            -(r.stats["accuracy"] or 0.0),
-            -r.stats["relevance"],
-            r.candidate.cluster_id,
-        )
-    )
-    return StreamRanking("contextual", ranked, dropped, table)
-
-
-def rank_general(candidates: RepresentativeOutput, config: GcaiConfig) -> StreamRanking:
-    """General stage 4: rank by support = distinct participants behind the cluster.
-
-    Ties go to the cluster with more statements, then cluster order.
-    """
-    ranked: list[Ranked] = []
-    dropped: dict[str, str] = {}
-    for c in candidates.candidates:
-        support = len(c.evidence.participants)
-        if support < config.min_participants:
-            dropped[c.id] = f"support {support} < {config.min_participants} participants"
-            continue
-        ranked.append(Ranked(c, {"support": support, **_evidence_stats(c)}))
-    ranked.sort(
-        key=lambda r: (-r.stats["support"], -r.stats["n_statements"], r.candidate.cluster_id)
-    )
-    return StreamRanking("general", ranked, dropped)
 
 
 # --------------------------------------------------------------------------- merge

@@ -15,9 +15,11 @@ Stages, each a pure function whose output is a JSON-serialisable dataclass:
 
 Variants are configuration (:class:`IcaiConfig.method`), not forks:
 ``icai`` (baseline: published prompt, random representative), ``icai_improved_1``
-(generalisation-oriented prompt, centroid-closest representative) and ``icai_improved_2``
+(generalisation-oriented prompt, centroid-closest representative), ``icai_improved_2``
 (improved 1 plus generation from representative triplets of embedding-difference
-clusters). Every setting a method implies can be overridden individually.
+clusters) and ``icai_scores`` (improved 1 with rating scores in the prompt). Every
+setting a method implies can be overridden individually; the published settings of
+each method are the presets of :mod:`gcai.core.presets`.
 
 Unlike the reference implementation, ties and both-bad labels are accepted: they are not
 used to generate principles but are counted in voting.
@@ -25,7 +27,6 @@ used to generate principles but are counted in voting.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,47 +43,51 @@ from gcai.core.cluster import (
     choose_representatives,
     clean_principles,
     cluster_proposals,
-    embed_unique,
-    kmeans_labels,
-    make_principle,
-    principle_from_dict,
-    principle_to_dict,
 )
 from gcai.core.embed import Embedder
 from gcai.core.encoders import Encoder, validate_encoder_names
+from gcai.core.icai_filter import FilterOutput, filter_principles
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
 from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
 from gcai.core.triplets import DiffCluster as DiffCluster
 from gcai.core.triplets import TripletSelection as TripletSelection
 from gcai.core.triplets import default_diff_clusters as default_diff_clusters
 from gcai.core.triplets import select_triplets as select_triplets
-from gcai.core.types import Constitution, Origin, Pair, Preference, Principle
+from gcai.core.types import Constitution, Pair, Preference
 from gcai.core.voting import (
     AGGREGATIONS,
     VoteConfig,
     VoteOutput,
-    VoteRow,
-    VoteTable,
     require_float,
     require_int,
     require_prompt,
     settings_from_dict,
-    tally,
 )
 from gcai.core.voting import vote as _vote
 
-METHODS: tuple[str, ...] = ("icai", "icai_improved_1", "icai_improved_2")
+METHODS: tuple[str, ...] = ("icai", "icai_improved_1", "icai_improved_2", "icai_scores")
 
 # What each method implies unless the config overrides it.
 _METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "icai": {"generation_prompt": "icai_generate_v1", "representative": "random"},
+    "icai": {
+        "generation_prompt": "icai_generate_v1",
+        "representative": "random",
+        "use_scores": False,
+    },
     "icai_improved_1": {
         "generation_prompt": "icai_generate_general_v1",
         "representative": "centroid",
+        "use_scores": False,
     },
     "icai_improved_2": {
         "generation_prompt": "icai_generate_general_v1",
         "representative": "centroid",
+        "use_scores": False,
+    },
+    "icai_scores": {
+        "generation_prompt": "icai_generate_general_v1",
+        "representative": "centroid",
+        "use_scores": True,
     },
 }
 
@@ -108,7 +113,8 @@ class IcaiConfig:
     # generate
     principles_per_pair: int = 3
     generation_prompt: str | None = None
-    use_scores: bool = True  # show rating scores in the prompt when a pair has them
+    # Show rating scores in the prompt when a pair has them (None: only icai_scores does).
+    use_scores: bool | None = None
     # cluster + representative
     num_clusters: int | None = None  # default min(#principles, max(10, #pairs // 5))
     representative: str | None = None  # random | centroid | summary
@@ -116,10 +122,13 @@ class IcaiConfig:
     # vote
     vote_seeds: int = 3
     max_candidates_per_call: int = 40
-    aggregation: str = "majority"
+    aggregation: str = "unanimous"  # across vote_seeds, as inverse-cai 0.4.8
     vote_prompt: str = "icai_vote_v1"
     # filter
     min_support: float = 0.1  # "for" votes needed, as a share of voted pairs
+    # Drop a candidate whose invalid votes are at least its valid ones (the reference's
+    # s3_filter_majority_valid).
+    require_majority_valid: bool = True
     max_principles: int = 10
     # Top up to this many principles with the best-ranked ones that failed the filter
     # (marked below_threshold). 0 = as published: the filter may leave nothing.
@@ -148,8 +157,10 @@ class IcaiConfig:
         require_int("principles_per_pair", self.principles_per_pair, 1)
         if self.generation_prompt is not None:
             require_prompt("generation_prompt", self.generation_prompt)
-        if not isinstance(self.use_scores, bool):
-            raise ValueError("use_scores: must be true or false")
+        if self.use_scores is not None and not isinstance(self.use_scores, bool):
+            raise ValueError("use_scores: must be true, false or null")
+        if not isinstance(self.require_majority_valid, bool):
+            raise ValueError("require_majority_valid: must be true or false")
         require_int("num_clusters", self.num_clusters, 1, optional=True)
         if self.representative is not None and self.representative not in REPRESENTATIVE_MODES:
             raise ValueError(f"representative: must be one of {REPRESENTATIVE_MODES} or null")
@@ -181,6 +192,12 @@ class IcaiConfig:
     @property
     def effective_representative(self) -> str:
         return self.representative or _METHOD_DEFAULTS[self.method]["representative"]
+
+    @property
+    def effective_use_scores(self) -> bool:
+        if self.use_scores is not None:
+            return self.use_scores
+        return bool(_METHOD_DEFAULTS[self.method]["use_scores"])
 
     @property
     def uses_triplets(self) -> bool:
@@ -232,7 +249,7 @@ def _pair_request(pair: Pair, config: IcaiConfig) -> ChatRequest:
         prompt_block=prompts.block("prompt", pair.prompt),
         preferred=preferred,
         rejected=rejected,
-        scores_block=_scores_block(pair, config.use_scores),
+        scores_block=_scores_block(pair, config.effective_use_scores),
         k=str(config.principles_per_pair),
     )
     return _generation_request(messages, config)
@@ -247,7 +264,7 @@ def _joint_request(pairs: Sequence[Pair], config: IcaiConfig) -> ChatRequest:
             f"{prompts.block('prompt', pair.prompt)}\n"
             f"<selected_response>\n{preferred}\n</selected_response>\n\n"
             f"<other_response>\n{rejected}\n</other_response>\n"
-            f"{_scores_block(pair, config.use_scores)}</sample>"
+            f"{_scores_block(pair, config.effective_use_scores)}</sample>"
         )
     messages = prompts.render(
         config.joint_prompt,
@@ -402,128 +419,6 @@ def vote(
     """
     cands = candidates.candidates if isinstance(candidates, RepresentativeOutput) else candidates
     return _vote(pairs, cands, model, config.voting())
-
-
-# --------------------------------------------------------------------------- stage 5: filter
-
-
-@dataclass(slots=True)
-class FilterOutput:
-    """Output of the filter stage: the vote table, every decision and the final principles."""
-
-    table: VoteTable
-    ranked: list[str]  # candidate ids that passed, best first
-    dropped: dict[str, str]  # candidate id -> why it was dropped
-    shortlist: list[str]  # the top ceil(factor * N) that were re-clustered (if capping)
-    recluster: dict[str, int]  # shortlist candidate id -> its cluster in the re-clustering
-    selected: list[str]  # final candidate ids, best first
-    principles: list[Principle]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table.to_dict(),
-            "ranked": list(self.ranked),
-            "dropped": dict(self.dropped),
-            "shortlist": list(self.shortlist),
-            "recluster": dict(self.recluster),
-            "selected": list(self.selected),
-            "principles": [principle_to_dict(p) for p in self.principles],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FilterOutput:
-        return cls(
-            table=VoteTable.from_dict(data["table"]),
-            ranked=list(data["ranked"]),
-            dropped=dict(data["dropped"]),
-            shortlist=list(data["shortlist"]),
-            recluster={k: int(v) for k, v in data["recluster"].items()},
-            selected=list(data["selected"]),
-            principles=[principle_from_dict(p) for p in data["principles"]],
-        )
-
-
-def _net(row: VoteRow) -> int:
-    return row.for_ - row.against
-
-
-def filter_principles(
-    candidates: RepresentativeOutput,
-    votes: VoteOutput,
-    embedder: Embedder,
-    config: IcaiConfig,
-) -> FilterOutput:
-    """Stage 5: keep, rank and cap the candidates.
-
-    Keeps a candidate when for > against and for >= ``min_support`` x voted pairs; ranks
-    by for - against (then for, then cluster order). If more than ``max_principles``
-    pass, the top ceil(``recluster_factor`` x N) are re-clustered into N clusters and
-    each cluster keeps its best-ranked member, so near-duplicates do not crowd the
-    constitution.
-    """
-    cands = {c.id: c for c in candidates.candidates}
-    table = tally(votes, list(cands))
-    need = config.min_support * table.n_pairs
-    ranked: list[str] = []
-    dropped: dict[str, str] = {}
-    for row in table.rows:
-        if row.for_ == row.against == 0:
-            dropped[row.candidate_id] = "for 0 <= against 0: never took a side"
-        elif row.for_ <= row.against:
-            dropped[row.candidate_id] = f"for {row.for_} <= against {row.against}"
-        elif row.for_ < need:
-            dropped[row.candidate_id] = f"for {row.for_} < min support {need:g}"
-        else:
-            ranked.append(row.candidate_id)
-    rows = {r.candidate_id: r for r in table.rows}
-    ranked.sort(key=lambda cid: (-_net(rows[cid]), -rows[cid].for_, cands[cid].cluster_id))
-    below: set[str] = set()
-    if len(ranked) < config.min_principles:
-        spare = sorted(
-            dropped, key=lambda cid: (-_net(rows[cid]), -rows[cid].for_, cands[cid].cluster_id)
-        )
-        for cid in spare[: config.min_principles - len(ranked)]:
-            dropped.pop(cid)
-            below.add(cid)
-            ranked.append(cid)
-
-    n = config.max_principles
-    shortlist: list[str] = []
-    recluster: dict[str, int] = {}
-    if len(ranked) <= n:
-        selected = list(ranked)
-    else:
-        shortlist = ranked[: math.ceil(config.recluster_factor * n)]
-        vectors = embed_unique(embedder, [cands[cid].text for cid in shortlist])
-        labels = kmeans_labels(vectors, n, config.seed).tolist()
-        recluster = dict(zip(shortlist, labels, strict=True))
-        best: dict[int, str] = {}
-        for cid in shortlist:  # in rank order, so the first seen is each cluster's best
-            best.setdefault(recluster[cid], cid)
-        chosen = set(best.values())
-        selected = [cid for cid in shortlist if cid in chosen]
-        for cid in ranked:
-            if cid not in chosen:
-                dropped[cid] = (
-                    "near-duplicate of a better-ranked principle"
-                    if cid in recluster
-                    else "beyond the cap"
-                )
-
-    principles = []
-    for rank, cid in enumerate(selected, 1):
-        cand = cands[cid]
-        stats = {
-            **rows[cid].stats(),
-            "rank": rank,
-            "candidate_id": cid,
-            "cluster_size": cand.cluster_size,
-            "representative": cand.method,
-            "below_threshold": cid in below,
-            **cand.evidence.counts(),
-        }
-        principles.append(make_principle(cand.text, Origin.ICAI, cand.evidence, stats))
-    return FilterOutput(table, ranked, dropped, shortlist, recluster, selected, principles)
 
 
 # --------------------------------------------------------------------------- whole run

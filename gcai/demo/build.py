@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from annotations.imports import pairs_import, statements_import
 from annotations.models import Dataset, Membership, Moderation, Role, Study, ValueStatement
-from gcai.constitutions import evaluations, runs
+from gcai.constitutions import evaluation_reports, evaluations, runs
 from gcai.constitutions.models import Constitution, Evaluation, JobStatus, Method, PipelineRun
 from surveys.models import Survey, SurveyStatus
 from surveys.services import survey_create, survey_open
@@ -273,7 +273,7 @@ def demo_evaluations(
     for evaluation in created:
         evaluations.evaluation_start(evaluation=evaluation)
     say(f"Evaluating on {sizes.test_pairs} held-out pairs (both orders) with two baselines...")
-    _wait(created, say=say, label=evaluations.target_label, timeout_s=timeout_s)
+    _wait(created, say=say, label=evaluation_reports.target_label, timeout_s=timeout_s)
     return created
 
 

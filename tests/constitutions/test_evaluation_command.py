@@ -38,8 +38,11 @@ def test_inline_evaluation_prints_the_report_table_with_baselines(study, judge_s
 
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["Evaluated", "Split", "n"]
-    for title in ("Accuracy", "Accuracy (abstain = ½)", "Coverage", "Order disagreement", "κ"):
+    # Forced choice (as published): the headline, order disagreement and kappa only.
+    for title in ("Accuracy", "Order disagreement", "κ"):
         assert title in lines[0]
+    assert "Coverage" not in lines[0]
+    assert any(line.startswith("Accuracy: The published measure") for line in lines)
     polite = next(line for line in lines if "Polite v1" in line)
     assert "100.0% [" in polite
     assert "1.00 [" in polite  # kappa with its interval
@@ -47,6 +50,21 @@ def test_inline_evaluation_prints_the_report_table_with_baselines(study, judge_s
     assert any("Baseline: orthogonal constitution" in line for line in lines)
     assert "3 evaluation(s) on 8 held-out test pairs" in err
     assert Evaluation.objects.filter(status="succeeded").count() == 3
+
+
+def test_abstaining_adds_strict_agreement_coverage_and_abstention_columns(study, judge_server):
+    polite_pairs(study, 4)
+    constitution = make_constitution(study, [PLEASE], title="Polite")
+
+    out, _ = evaluate(str(constitution.pk), "--inline", "--allow-abstain", "--ties", "tie")
+
+    header = out.splitlines()[0]
+    for title in ("Accuracy", "Strict agreement", "Coverage", "Strict (abstain = ½)"):
+        assert title in header
+    assert any(line.startswith("Coverage: Share of pairs") for line in out.splitlines())
+    evaluation = Evaluation.objects.get()
+    assert evaluation.config["eval"]["allow_abstain"] is True
+    assert evaluation.config["ties"] == "tie"
 
 
 def test_training_split_limit_and_json_output(study, judge_server):

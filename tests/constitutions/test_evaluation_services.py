@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from annotations.models import Split
-from gcai.constitutions import evaluations
+from gcai.constitutions import evaluation_reports, evaluations
+from gcai.constitutions.evaluation_reports import evaluation_table_text
 from gcai.constitutions.evaluations import (
     EvaluationError,
     evaluation_cancel,
     evaluation_create,
     evaluation_run_inline,
-    evaluation_table_text,
     evaluations_create_comparison,
 )
 from gcai.constitutions.models import Evaluation, EvaluationKind, JobStatus
@@ -87,7 +87,11 @@ def test_unlabelled_pairs_are_left_out_and_annotations_label_the_rest(study):
 
     evaluation = evaluation_create(study=study, kind=EvaluationKind.NO_CONSTITUTION)
 
-    assert evaluation.config["labels"] == {
+    # As the reference implementation, tied pairs are left out by default...
+    assert evaluation.config["labels"] == {str(labelled.pk): "b", str(annotated.pk): "a"}
+    # ...and kept (reported apart from accuracy) when the recorded setting says so.
+    kept = evaluation_create(study=study, kind=EvaluationKind.NO_CONSTITUTION, ties="tie")
+    assert kept.config["labels"] == {
         str(labelled.pk): "b",
         str(annotated.pk): "a",
         str(tie.pk): "tie",
@@ -228,7 +232,10 @@ def test_stored_results_match_compute_metrics_on_the_stored_judgements(study, ju
     PairFactory(dataset=dataset, split=Split.TEST, source_preference="tie")
     evaluation = run(
         evaluation_create(
-            study=study, constitution=make_constitution(study, [PLEASE]), batch_size=4
+            study=study,
+            constitution=make_constitution(study, [PLEASE]),
+            batch_size=4,
+            ties="tie",
         )
     )
 
@@ -251,13 +258,15 @@ def test_baselines_run_with_the_same_judge_and_pairs(study, judge_server):
     done = [run(e) for e in created]
 
     constitution, none, orthogonal = (e.results["metrics"] for e in done)
+    assert constitution["accuracy_per_order"]["value"] == 1.0
     assert constitution["accuracy"]["value"] == 1.0
-    # The planted judge has no taste of its own and no orthogonal rule applies.
-    assert none["coverage"]["value"] == 0.0
-    assert orthogonal["coverage"]["value"] == 0.0
+    # The planted judge has no taste of its own and no orthogonal rule applies: forced
+    # to choose, it lands at chance on the published measure.
+    assert none["accuracy_per_order"]["value"] == 0.5
+    assert orthogonal["accuracy_per_order"]["value"] == 0.5
     assert {e.llm_model for e in done} == {"fake-judge"}
     table = evaluation_table_text(
-        evaluations.evaluations_in_group(study=study, group=done[0].comparison_group)
+        evaluation_reports.evaluations_in_group(study=study, group=done[0].comparison_group)
     )
     assert "Baseline: no constitution" in table
     assert "100.0% [" in table

@@ -58,7 +58,7 @@ def test_form_offers_the_study_constitutions_and_the_default_orthogonal_list(own
     body = response.content.decode()
     assert "Mine v1" in body
     assert "1 principle" in body
-    assert "Select the response that mentions an animal." in body
+    assert "Select the response whose first word begins with a vowel." in body
     assert "Test pairs (held out)" in body
     assert "<strong>3</strong> labelled test pairs and 0 labelled training pairs" in body
 
@@ -206,8 +206,11 @@ def test_comparison_page_shows_constitution_and_baselines_side_by_side(
     assert "Baseline: no constitution" in body
     assert "Baseline: orthogonal constitution" in body
     assert "Paired differences in accuracy" in body
-    assert "+100.0 pts" in body
-    assert body.count("<svg") == 5
+    assert "+50.0 pts" in body  # headline accuracy: 100% against a baseline at chance
+    # Forced choice: one chart per share shown (accuracy, order disagreement).
+    assert body.count("<svg") == 2
+    assert "The published measure (improved ICAI, Table 1)" in body  # defined by its number
+    assert "Coverage" not in body
 
 
 def test_list_page_groups_evaluations_with_bounded_queries(
@@ -321,3 +324,28 @@ def test_evaluation_of_another_study_is_not_found_under_this_study(
         reverse("evaluation_detail", kwargs={"study_id": study.pk, "evaluation_id": foreign.pk})
     )
     assert response.status_code == 404
+
+
+def test_abstaining_evaluations_show_coverage_with_its_definition(
+    owner_client, study, judge_server
+):
+    polite_pairs(study, 4)
+    constitution = make_constitution(study, [PLEASE])
+    evaluation = evaluation_create(study=study, constitution=constitution, allow_abstain=True)
+    assert evaluation_run_inline(evaluation=evaluation) == "succeeded"
+
+    body = owner_client.get(url("evaluation_detail", evaluation)).content.decode()
+
+    for title in ("Accuracy", "Strict agreement", "Coverage", "Order disagreement"):
+        assert f"<td>{title}</td>" in body
+    # Each number is read next to what it measures: coverage counts answers, not agreement.
+    assert "It counts answers, not agreement" in body
+    assert "the two orders gave different answers" in body
+
+
+def test_methods_page_shows_the_presets_and_their_sources(owner_client):
+    body = owner_client.get(reverse("methods")).content.decode()
+    assert "<h1>Methods and their sources</h1>" in body
+    for preset in ("icai", "icai_improved_1", "icai_improved_2", "icai_scores", "gcai"):
+        assert f"<code>{preset}</code>" in body
+    assert "s3_voting_method_cross_seed" in body

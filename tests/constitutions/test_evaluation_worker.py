@@ -67,10 +67,11 @@ def test_a_comparison_runs_through_the_worker_in_batches(study, judge_worker):
 
     assert [e.status for e in done] == [JobStatus.SUCCEEDED] * 3, [e.error for e in done]
     constitution, no_constitution, orthogonal = done
-    assert constitution.results["metrics"]["accuracy"]["value"] == 1.0
+    assert constitution.results["metrics"]["accuracy_per_order"]["value"] == 1.0
     assert constitution.results["metrics"]["n_scored"] == 10
-    assert no_constitution.results["metrics"]["coverage"]["value"] == 0.0
-    assert orthogonal.results["metrics"]["coverage"]["value"] == 0.0
+    # Forced to choose without a deciding rule, the judge lands at chance.
+    assert no_constitution.results["metrics"]["accuracy_per_order"]["value"] == 0.5
+    assert orthogonal.results["metrics"]["accuracy_per_order"]["value"] == 0.5
     # Both orders for every pair and target, plus the per-principle analysis of the two
     # constitutions; nothing was asked twice.
     assert server.chat_calls == 10 * (4 + 2 + 4)

@@ -167,7 +167,13 @@ def test_ties_and_both_bad_are_counted_not_explained(study, llm_server, icai_run
         pair.source_preference = label
         pair.save()
     llm_server.responder = judge_responder(Judge(ORTHOGONAL_RULES))
-    run = icai_run(study)
+    # By default (as the reference) tied pairs carry no label: neither explained nor voted.
+    default = icai_run(study)
+    assert default.status == JobStatus.SUCCEEDED, default.error
+    votes = StageArtifact.objects.get(run=default, stage="vote", batch=-1).data
+    assert not {str(p.pk) for p in ties} & {p["pair_id"] for p in votes["pairs"]}
+    # With the recorded setting "tie" they are counted in voting, still not explained.
+    run = icai_run(study, ties="tie")
     assert run.status == JobStatus.SUCCEEDED, run.error
     proposals = StageArtifact.objects.get(run=run, stage="generate", batch=-1).data
     skipped = {p["source_id"] for p in proposals["items"] if p["status"] == "skipped"}

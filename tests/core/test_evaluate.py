@@ -78,7 +78,10 @@ def test_every_pair_is_requested_in_both_orders():
     assert (seen_swapped.response_a, seen_swapped.response_b) == (pair.response_b, pair.response_a)
     assert seen.principles == [PLEASE]
     assert original.schema == swapped.schema
-    assert original.schema["properties"]["choice"]["enum"] == ["A", "B", "none"]
+    # A forced choice by default, as published; "none" only when abstaining is allowed.
+    assert original.schema["properties"]["choice"]["enum"] == ["A", "B"]
+    (abstaining, _) = build_judge_requests([PLEASE], [pair], EvalConfig(allow_abstain=True))
+    assert abstaining.schema["properties"]["choice"]["enum"] == ["A", "B", "none"]
 
 
 def test_requests_are_deterministic_and_independent_of_batching():
@@ -96,8 +99,8 @@ def test_requests_are_deterministic_and_independent_of_batching():
 
 def test_baseline_prompt_has_no_constitution_and_abstains_only_when_allowed():
     pair = polite_pairs(1)[0]
-    with_abstain = build_judge_requests(NO_CONSTITUTION, [pair])[0]
-    without = build_judge_requests(NO_CONSTITUTION, [pair], EvalConfig(allow_abstain=False))[0]
+    with_abstain = build_judge_requests(NO_CONSTITUTION, [pair], EvalConfig(allow_abstain=True))[0]
+    without = build_judge_requests(NO_CONSTITUTION, [pair])[0]
 
     text = "\n".join(m.content for m in with_abstain.messages)
     assert "<constitution>" not in text
@@ -122,7 +125,9 @@ def test_orthogonal_baseline_loads_the_editable_default_list():
     default = orthogonal_constitution()
     assert 6 <= len(default.principles) <= 10
     assert all(p.text.startswith("Select the response") for p in default.principles)
-    assert "Select the response that mentions a colour more often." in principle_texts(default)
+    # Length-neutral: one fixed place in a response, never a count that grows with length.
+    assert "Select the response whose first word begins with a vowel." in principle_texts(default)
+    assert not any("more often" in t or "more words" in t for t in principle_texts(default))
 
     edited = orthogonal_constitution("# mine\nSelect the longer response.\n\n")
     assert principle_texts(edited) == ["Select the longer response."]
@@ -180,19 +185,25 @@ def test_position_biased_judge_is_at_chance_and_disagrees_with_itself_on_every_p
 def test_baselines_run_through_the_same_judge_and_pairs():
     pairs = polite_pairs(20)
     model = ScriptedChatModel(rule_judge({PLEASE: contains("please")}))
-    results = {
-        name: evaluate(model, constitution, pairs).metrics
-        for name, constitution in {"planted": [PLEASE], **baseline_constitutions()}.items()
-    }
+    targets = {"planted": [PLEASE], **baseline_constitutions()}
+    results = {name: evaluate(model, c, pairs).metrics for name, c in targets.items()}
 
+    assert results["planted"].accuracy_per_order.value == 1.0
     assert results["planted"].accuracy.value == 1.0
     # The judge knows no rule for irrelevant principles and no taste of its own here:
-    # it abstains, which is chance once an abstention counts half.
+    # forced to choose, it says "A" in both orders, which is exactly chance.
     for name in ("orthogonal", "no_constitution"):
-        assert results[name].coverage.value == 0.0
+        assert results[name].accuracy_per_order.value == 0.5
         assert results[name].accuracy.value == 0.0
-        assert results[name].accuracy_abstain_half.value == 0.5
         assert results[name].kappa.value == pytest.approx(0.0)
+    # Allowed to abstain, it abstains, which is chance once an abstention counts half.
+    abstaining = EvalConfig(allow_abstain=True)
+    for name in ("orthogonal", "no_constitution"):
+        m = evaluate(model, targets[name], pairs, abstaining).metrics
+        assert m.coverage.value == 0.0
+        assert m.accuracy.value == 0.0
+        assert m.accuracy_abstain_half.value == 0.5
+        assert m.accuracy_per_order.value == 0.5
     assert all(p.relevance.value == 0.0 for p in results["orthogonal"].principles)
     assert results["no_constitution"].principles == []
 
@@ -219,7 +230,8 @@ def test_abstaining_in_one_order_only_is_an_order_inconsistency():
             return {"applicable": [], "decisive": 0}
         return {"choice": "A" if "please" in view.response_a else "none"}
 
-    judgements = judge_pairs(ScriptedChatModel(answer), [PLEASE], polite_pairs(2))
+    config = EvalConfig(allow_abstain=True)
+    judgements = judge_pairs(ScriptedChatModel(answer), [PLEASE], polite_pairs(2), config)
     assert [(j.original, j.swapped, j.final) for j in judgements] == [
         ("a", "abstain", "inconsistent"),
         ("abstain", "b", "inconsistent"),
@@ -278,9 +290,8 @@ def test_cancellation_stops_the_evaluation():
 )
 def test_text_only_answers_are_parsed_tolerantly(text, expected):
     model = ScriptedChatModel(lambda view: text, parse=False)
-    (judgement,) = judge_pairs(
-        model, [PLEASE], polite_pairs(1), EvalConfig(principle_analysis=False)
-    )
+    config = EvalConfig(principle_analysis=False, allow_abstain=True)
+    (judgement,) = judge_pairs(model, [PLEASE], polite_pairs(1), config)
     assert judgement.original == expected
     if expected is None:
         assert judgement.final == "error"
@@ -360,15 +371,15 @@ def test_paired_comparison_of_two_evaluations_on_the_same_pairs():
     for j in planted[:6]:
         j.original = j.swapped = j.final = "b" if j.human == "a" else "a"
 
-    strict = compare_judgements(planted, biased, seed=5)
-    per_order = compare_judgements(planted, biased, score="per_order", seed=5)
+    strict = compare_judgements(planted, biased, score="strict", seed=5)
+    per_order = compare_judgements(planted, biased, seed=5)  # the headline by default
 
     assert strict.n == 30
     assert strict.value == pytest.approx(24 / 30)
     assert strict.lo < strict.value < strict.hi <= 1.0
     assert strict.lo > 0.5
     assert per_order.value == pytest.approx((24 * 1.0 + 6 * 0.0) / 30 - 0.5)
-    assert compare_judgements(planted, biased, seed=5) == strict  # seeded
+    assert compare_judgements(planted, biased, score="strict", seed=5) == strict  # seeded
     # Only pairs scored in both evaluations are compared.
     assert compare_judgements(planted[:10], biased, seed=5).n == 10
     with pytest.raises(ValueError, match="appears twice"):

@@ -22,6 +22,7 @@ from tests.core.scripted import (
     EAGER,
     HONEST,
     KIND,
+    SYNTHETIC,
     HashEmbedder,
     ScriptedModel,
     judge_model,
@@ -40,8 +41,8 @@ REASONS = {
 
 
 @pytest.fixture
-def pairs(shared_data) -> list[Pair]:
-    return load_icai_csv(shared_data / "icai-synthetic" / "synthetic_data_aligned_vqvtb.csv")
+def pairs() -> list[Pair]:
+    return load_icai_csv(SYNTHETIC / "synthetic_data_aligned_vqvtb.csv")
 
 
 @pytest.fixture

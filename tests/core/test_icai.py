@@ -29,6 +29,7 @@ from tests.core.scripted import (
     ALIGNED_RULES,
     NOISE,
     ORTHOGONAL_RULES,
+    SYNTHETIC,
     HashEmbedder,
     Rule,
     ScriptedModel,
@@ -40,13 +41,13 @@ from tests.core.scripted import (
 
 
 @pytest.fixture
-def orthogonal(shared_data) -> list[Pair]:
-    return load_icai_csv(shared_data / "icai-synthetic" / "synthetic_data_orthogonal_adcbg.csv")
+def orthogonal() -> list[Pair]:
+    return load_icai_csv(SYNTHETIC / "synthetic_data_orthogonal_adcbg.csv")
 
 
 @pytest.fixture
-def aligned(shared_data) -> list[Pair]:
-    return load_icai_csv(shared_data / "icai-synthetic" / "synthetic_data_aligned_vqvtb.csv")
+def aligned() -> list[Pair]:
+    return load_icai_csv(SYNTHETIC / "synthetic_data_aligned_vqvtb.csv")
 
 
 def _rule_of(text: str, rules: tuple[Rule, ...]) -> Rule | None:
@@ -314,14 +315,25 @@ def test_stage_by_stage_in_batches_equals_a_single_run(orthogonal):
 def test_rating_scores_appear_in_the_prompt_only_when_present_and_wanted():
     pair = Pair("s1", "Q?", "Good answer.", "Bad answer.", Preference.A, score_a=9, score_b=2.5)
     plain = Pair("s2", "Q?", "Good answer.", "Bad answer.", Preference.A)
+    scores = IcaiConfig(method="icai_scores")
     model = judge_model(ORTHOGONAL_RULES)
-    generate(generation_units([pair, plain], IcaiConfig()), model, IcaiConfig())
+    generate(generation_units([pair, plain], scores), model, scores)
     texts = {r.messages[-1].content.count("rated"): r for r in model.requests}
     assert set(texts) == {0, 1}
     assert "The selected response was rated 9; the other response 2.5." in user_text(texts[1])
+    # As published, ICAI and its improvements 1 and 2 show no ratings (section 3.5 is
+    # the variant that does), unless a researcher switches them on.
+    for config in (
+        IcaiConfig(),
+        IcaiConfig(method="icai_improved_1"),
+        IcaiConfig(use_scores=False),
+    ):
+        model = judge_model(ORTHOGONAL_RULES)
+        generate([generation_units([pair], config)[0]], model, config)
+        assert "rated" not in user_text(model.requests[0])
     model = judge_model(ORTHOGONAL_RULES)
-    generate([generation_units([pair], IcaiConfig())[0]], model, IcaiConfig(use_scores=False))
-    assert "rated" not in user_text(model.requests[0])
+    generate([generation_units([pair], IcaiConfig())[0]], model, IcaiConfig(use_scores=True))
+    assert "rated 9" in user_text(model.requests[0])
 
 
 def test_config_validates_and_names_the_field():

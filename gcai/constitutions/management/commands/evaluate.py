@@ -9,8 +9,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gcai.constitutions import evaluations
+from gcai.constitutions import evaluation_reports, evaluations
 from gcai.constitutions.evaluations import EvaluationError
+from gcai.constitutions.labels import DEFAULT_TIE_POLICY, TIE_POLICIES
 from gcai.constitutions.models import Constitution, Evaluation, JobStatus
 
 
@@ -57,6 +58,18 @@ class Command(BaseCommand):
             action="store_true",
             help="Skip per-principle statistics (halves the calls).",
         )
+        parser.add_argument(
+            "--allow-abstain",
+            action="store_true",
+            help="Let the judge answer 'none' (adds strict agreement, coverage, abstention).",
+        )
+        parser.add_argument(
+            "--ties",
+            choices=TIE_POLICIES,
+            default=DEFAULT_TIE_POLICY,
+            help="Tied or split-annotator pairs: exclude them (default, as the reference) "
+            "or keep them as ties.",
+        )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
             "--wait", action="store_true", help="Queue on the workers and wait for the results."
@@ -88,6 +101,8 @@ class Command(BaseCommand):
                 ground_truth=_read(options["ground_truth"]),
                 llm_similarity=options["llm_similarity"],
                 principle_analysis=not options["no_principle_analysis"],
+                allow_abstain=options["allow_abstain"],
+                ties=options["ties"],
             )
         except EvaluationError as exc:
             raise CommandError(str(exc)) from exc
@@ -101,7 +116,7 @@ class Command(BaseCommand):
         if options["inline"]:
             for evaluation in created:
                 self.stderr.write(
-                    f"Evaluating #{evaluation.pk} {evaluations.target_label(evaluation)}"
+                    f"Evaluating #{evaluation.pk} {evaluation_reports.target_label(evaluation)}"
                 )
                 evaluations.evaluation_run_inline(evaluation=evaluation)
         else:
@@ -112,16 +127,16 @@ class Command(BaseCommand):
                 self.stdout.write(f"Queued evaluations {ids}; follow them in the web app.")
                 return
             self._wait([e.pk for e in created], options["timeout"])
-        rows = evaluations.evaluations_in_group(
+        rows = evaluation_reports.evaluations_in_group(
             study=constitution.study, group=first.comparison_group
         )
         if options["json"]:
-            table = evaluations.comparison_csv_rows(rows)
+            table = evaluation_reports.comparison_csv_rows(rows)
             self.stdout.write(
                 json.dumps([dict(zip(table[0], r, strict=True)) for r in table[1:]], indent=2)
             )
         else:
-            self.stdout.write(evaluations.evaluation_table_text(rows))
+            self.stdout.write(evaluation_reports.evaluation_table_text(rows))
         unfinished = [e for e in rows if e.status != JobStatus.SUCCEEDED]
         if unfinished:
             errors = "; ".join(

@@ -8,7 +8,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
-from gcai.constitutions.evaluations import comparison_order, evaluation_table_text
+from gcai.constitutions.evaluation_reports import comparison_order, evaluation_table_text
 from gcai.constitutions.llm import embedded_model_of
 from gcai.demo.build import demo_build
 
