@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import Sum
 
 from annotations.models import Split
-from gcai.constitutions.evaluations import evaluations_summarised, format_estimate
+from gcai.constitutions.evaluation_reports import evaluations_summarised, format_estimate
 from gcai.constitutions.models import Constitution, Evaluation, JobStatus, PipelineRun
 from gcai.core.similarity import constitution_similarity
 from gcai.core.stats import fleiss_kappa

@@ -415,7 +415,7 @@ def test_icai_synthetic_ground_truth_against_itself_is_the_maximum(
 
 
 def test_paired_difference_without_spread_or_with_few_pairs_is_not_shown_as_a_result():
-    from gcai.constitutions.evaluations import _signed
+    from gcai.constitutions.evaluation_reports import _signed
 
     flat = {"value": 0.0, "lo": 0.0, "hi": 0.0, "n": 4}
     assert _signed(flat) == (
