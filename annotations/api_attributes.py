@@ -29,7 +29,7 @@ class AttributesAPI(StudyScopedAPIView):
 
     @extend_schema(
         responses=inline_serializer(
-            "AttributeSummary",
+            "StudyAttributes",
             {
                 "min_group_size": serializers.IntegerField(),
                 "attributes": AttributeSummarySerializer(many=True),

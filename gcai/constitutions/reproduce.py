@@ -10,7 +10,6 @@ workers of a deployed stack, and write their results to a folder.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from gcai.constitutions.models import (
     Method,
     PipelineRun,
 )
+from gcai.csvsafe import csv_lines
 
 #: Table 1 of the improved-ICAI paper: the baselines, then the methods, in this order.
 TABLE1_METHODS: tuple[str, ...] = (Method.ICAI, Method.ICAI_IMPROVED_1, Method.ICAI_IMPROVED_2)
@@ -372,9 +372,7 @@ def table1_write(rows: Sequence[Table1Row], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     path_csv = out / "table1.csv"
     with path_csv.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(TABLE1_COLUMNS)
-        writer.writerows(r.cells() for r in rows)
+        fh.writelines(csv_lines(TABLE1_COLUMNS, (r.cells() for r in rows)))
     path_md = out / "table1.md"
     path_md.write_text(table1_markdown(rows), encoding="utf-8")
     return [path_csv, path_md]

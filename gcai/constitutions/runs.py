@@ -369,9 +369,8 @@ def run_cancel(*, run: PipelineRun) -> None:
 
 def run_resume(*, run: PipelineRun) -> None:
     """Restart a failed, cancelled or stalled run from its last stored stage."""
-    if run.status == JobStatus.SUCCEEDED:
-        raise ValueError("This run has already succeeded.")
-    ENGINE.resume(run)
+    run_resume_prepare(run=run)
+    run_start(run=run)
 
 
 # --------------------------------------------------------------------------- execution

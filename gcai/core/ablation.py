@@ -8,8 +8,6 @@ accuracy on held-out pairs from :func:`gcai.core.evaluate.evaluate`).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +16,7 @@ from gcai.core.encoders import Encoder
 from gcai.core.icai import IcaiConfig, IcaiResult, run_icai
 from gcai.core.llm.base import ChatModel
 from gcai.core.types import Constitution, Pair
+from gcai.csvsafe import csv_text
 
 
 @dataclass(slots=True)
@@ -102,12 +101,11 @@ def ablation_markdown(rows: Sequence[AblationRow], score_name: str = "score") ->
 
 
 def ablation_csv(rows: Sequence[AblationRow], score_name: str = "score") -> str:
-    """The ablation as CSV (one row per run; principles joined by newlines)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["encoders", "triplets", "generation_calls", "n_principles", score_name])
-    for r in rows:
-        writer.writerow(
+    """The ablation as CSV (one row per run), through the platform's one CSV writer."""
+    header = ["encoders", "triplets", "generation_calls", "n_principles", score_name]
+    return csv_text(
+        header,
+        (
             [
                 r.label,
                 r.triplets,
@@ -115,5 +113,6 @@ def ablation_csv(rows: Sequence[AblationRow], score_name: str = "score") -> str:
                 len(r.principles),
                 "" if r.score is None else r.score,
             ]
-        )
-    return out.getvalue()
+            for r in rows
+        ),
+    )

@@ -77,11 +77,15 @@ def published_constitution(
     return constitution
 
 
-def open_survey(*, study, user=None, a=None, b=None, **fields):
-    """An open survey comparing a GCAI (A) and an ICAI (B) constitution of ``study``."""
+def open_survey(*, study, user=None, a=None, b=None, override=True, **fields):
+    """An open survey comparing a GCAI (A) and an ICAI (B) constitution of ``study``.
+
+    Opens past the quality gate by default: callers pass constitutions built for what
+    they test (formula-leading text, look-alike letters), not for the gate, which has
+    its own tests (tests/surveys/test_services.py, tests/core/test_quality.py)."""
     a = a or published_constitution(study=study, method=Method.GCAI, title="Grounded v1")
     b = b or published_constitution(study=study, method=Method.ICAI, title="Baseline v1")
     survey = services.survey_create(
         study=study, user=user, title="GCAI vs ICAI", constitution_a=a, constitution_b=b, **fields
     )
-    return services.survey_open(survey=survey)
+    return services.survey_open(survey=survey, override=override, user=user)
