@@ -17,7 +17,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from annotations.api import StudyScopedAPIView
-from gcai.constitutions import runs, selectors, services
+from gcai.constitutions import run_exports, runs, selectors, services
 from gcai.constitutions.models import Constitution, PipelineRun
 from gcai.constitutions.serializers import (
     ArtifactSerializer,
@@ -222,7 +222,7 @@ class RunArtifactListAPI(RunScopedAPIView):
     )
     def get(self, request, study_id: int, run_id: int):
         run = self.get_run()
-        rows = selectors.artifact_list(run=run)
+        rows = run_exports.artifact_list(run=run)
         for row in rows:
             url = reverse(
                 "api_run_artifact_detail",
@@ -254,7 +254,7 @@ class RunArtifactDetailAPI(RunScopedAPIView):
             batch = int(request.query_params.get("batch", -1))
         except ValueError:
             raise Http404("No such batch.") from None
-        chunks = selectors.stage_artifact_stream(run=run, stage=stage, batch=batch)
+        chunks = run_exports.stage_artifact_stream(run=run, stage=stage, batch=batch)
         if chunks is None:
             raise Http404("This stage has no stored output.")
         # Streamed as stored: big artifacts are never decoded and re-encoded in memory.

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotations import selectors as dataset_selectors
 from annotations.access import study_for
 from annotations.models import Study
-from gcai.constitutions import runs, selectors, services
+from gcai.constitutions import run_exports, runs, selectors, services, stage_views
 from gcai.constitutions.forms import (
     ComparisonForm,
     ConstitutionEditForm,
@@ -137,7 +137,7 @@ def runs_create_comparison(request, study_id: int):
 def run_detail(request, study_id: int, run_id: int):
     run = _run_for(request, study_id, run_id)
     stages = selectors.run_stages_list(run=run)
-    views = [selectors.stage_artifact_view(run=run, info=info) for info in stages]
+    views = [stage_views.stage_artifact_view(run=run, info=info) for info in stages]
     partners = []
     if run.comparison_group:
         partners = list(
@@ -151,7 +151,7 @@ def run_detail(request, study_id: int, run_id: int):
         "stage_title": selectors.stage_title(run.stage),
         "stages": stages,
         "overall": run_overall(run=run, stages=stages),
-        "groups": selectors.stage_groups(views=views, method=run.method),
+        "groups": stage_views.stage_groups(views=views, method=run.method),
         "stored_count": sum(1 for s in stages if s.stored),
         "principles": selectors.run_principles(run=run),
         "constitutions": list(run.constitutions.order_by("version", "pk")),
@@ -170,7 +170,7 @@ def run_stage(request, study_id: int, run_id: int, stage: str):
     info = selectors.run_stage_get(run=run, stage=stage)
     if info is None:
         raise Http404("No such stage.")
-    view = selectors.stage_artifact_view(
+    view = stage_views.stage_artifact_view(
         run=run, info=info, page=_page_number(request), status=request.GET.get("status", "")
     )
     context = {
@@ -196,7 +196,7 @@ def run_stage_export(request, study_id: int, run_id: int, stage: str):
         batch = int(request.GET.get("batch", -1))
     except ValueError:
         raise Http404("No such batch.") from None
-    chunks = selectors.stage_artifact_stream(run=run, stage=stage, batch=batch)
+    chunks = run_exports.stage_artifact_stream(run=run, stage=stage, batch=batch)
     if chunks is None:
         raise Http404("This stage has no stored output.")
     suffix = "" if batch < 0 else f"-batch{batch}"
@@ -207,7 +207,7 @@ def run_stage_export(request, study_id: int, run_id: int, stage: str):
 @require_GET
 def run_export(request, study_id: int, run_id: int):
     run = _run_for(request, study_id, run_id)
-    return _json_download(selectors.run_artifacts_stream(run=run), f"run-{run.pk}-stages.json")
+    return _json_download(run_exports.run_artifacts_stream(run=run), f"run-{run.pk}-stages.json")
 
 
 @login_required

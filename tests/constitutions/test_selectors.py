@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gcai.constitutions import selectors
+from gcai.constitutions import selectors, stage_views
 from gcai.constitutions.models import ConstitutionPrinciple, Origin, Principle, StageArtifact
 from gcai.constitutions.services import constitution_new_version, constitution_publish
 from tests.constitutions.constitutions_owned_objects import (
@@ -67,7 +67,7 @@ def test_improved_2_runs_start_with_the_triplet_stage(study):
 def test_vote_view_tallies_outcomes_against_the_labels(study):
     run = build_icai_run(study, make_study_input(study))
     info = selectors.run_stage_get(run=run, stage="vote")
-    view = selectors.stage_artifact_view(run=run, info=info)
+    view = stage_views.stage_artifact_view(run=run, info=info)
     rows = {r["id"]: r for r in view.extra["rows"]}
     assert (rows["c0"]["for"], rows["c0"]["against"]) == (4, 0)
     assert (rows["c1"]["against"], rows["c1"]["abstain"]) == (2, 2)
@@ -80,10 +80,10 @@ def test_vote_view_tallies_outcomes_against_the_labels(study):
 def test_generate_view_previews_and_pages(study):
     run = build_icai_run(study, make_study_input(study))
     info = selectors.run_stage_get(run=run, stage="generate")
-    preview = selectors.stage_artifact_view(run=run, info=info)
+    preview = stage_views.stage_artifact_view(run=run, info=info)
     assert preview.total == 4
     assert preview.page is None
-    errors = selectors.stage_artifact_view(run=run, info=info, page=1, status="error")
+    errors = stage_views.stage_artifact_view(run=run, info=info, page=1, status="error")
     assert [i["status"] for i in errors.items] == ["error"]
     assert errors.page.paginator.count == 1
 
@@ -99,7 +99,7 @@ def test_generate_view_never_shows_input_of_another_study(study):
     artifact.data["items"][0]["evidence"]["pair_ids"] = [str(foreign.pk)]
     artifact.save()
     info = selectors.run_stage_get(run=run, stage="generate")
-    view = selectors.stage_artifact_view(run=run, info=info)
+    view = stage_views.stage_artifact_view(run=run, info=info)
     assert "Secret prompt" not in str(view.items)
 
 
@@ -107,7 +107,7 @@ def test_generate_view_never_shows_input_of_another_study(study):
 def test_merge_view_counts_duplicate_decisions(study):
     run = build_gcai_run(study, make_study_input(study))
     info = selectors.run_stage_get(run=run, stage="merge")
-    view = selectors.stage_artifact_view(run=run, info=info)
+    view = stage_views.stage_artifact_view(run=run, info=info)
     assert view.summary["similar"] == 1
     assert view.summary["confirmed"] == 1
     assert view.summary["merged"] == 1
@@ -118,11 +118,11 @@ def test_merge_view_counts_duplicate_decisions(study):
 @pytest.mark.django_db
 def test_rank_view_uses_stable_stat_names(study):
     run = build_gcai_run(study, make_study_input(study))
-    general = selectors.stage_artifact_view(
+    general = stage_views.stage_artifact_view(
         run=run, info=selectors.run_stage_get(run=run, stage="general_rank")
     )
     assert general.items[0]["stats"]["statements"] == 1
-    contextual = selectors.stage_artifact_view(
+    contextual = stage_views.stage_artifact_view(
         run=run, info=selectors.run_stage_get(run=run, stage="contextual_rank")
     )
     assert contextual.items[0]["stats"]["annotations"] == 3
