@@ -13,9 +13,11 @@ and dropped) and a private queue on CELERY_BROKER_URL::
     CELERY_BROKER_URL=redis://127.0.0.1:6379/15 \\
     .venv/bin/python bench/deployed.py [--pairs 805] [--latency 0.2] [--clusters 40]
 
-The concurrency budget is ``--processes`` x ``--llm-concurrency`` (2 x 16 by default,
-as ``make worker`` runs it); ``--pool threads`` runs one worker process whose tasks
-share one bounded client instead.
+The concurrency budget is ``--processes`` x ``--llm-concurrency`` (2 x 16 by default).
+With ``--pool prefork`` that is one worker with ``--processes`` pool processes, each
+running one batch at a time; with ``--pool threads`` (what ``make worker`` runs) it is
+``--processes`` worker processes, each running ``--threads`` batches at once on one
+bounded client, so a batch's slow last calls leave slots the other batches fill.
 """
 
 from __future__ import annotations
@@ -147,9 +149,9 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--clusters", type=int, default=40)
-    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork")
-    parser.add_argument("--processes", type=int, default=2, help="prefork processes")
-    parser.add_argument("--threads", type=int, default=8, help="task threads (--pool threads)")
+    parser.add_argument("--pool", choices=["prefork", "threads"], default="threads")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="batches at once per process")
     parser.add_argument("--llm-concurrency", type=int, default=16, help="per worker process")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--keep-db", action="store_true")
@@ -174,7 +176,8 @@ def main() -> int:
         "DJANGO_SETTINGS_MODULE": "gcai.settings",
     }
     _pg_admin(base_url, f'CREATE DATABASE "{db_name}"')
-    worker = None
+    workers: list[subprocess.Popen] = []
+    logs: list = []
     try:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
@@ -214,22 +217,29 @@ def main() -> int:
                 "GCAI_LLM_CONCURRENCY": str(args.llm_concurrency),
             }
             if args.pool == "threads":
-                pool = ["--pool=threads", f"--concurrency={args.threads}"]
-                budget = args.llm_concurrency
+                commands = [
+                    ["--pool=threads", f"--concurrency={args.threads}", "-n", f"{queue}-{i}@%h"]
+                    for i in range(args.processes)
+                ]
             else:
-                pool = ["--pool=prefork", f"--concurrency={args.processes}"]
-                budget = args.processes * args.llm_concurrency
-            log_path = var_dir / "worker.log"
-            log = open(log_path, "wb")  # noqa: SIM115 - closed below
-            worker = subprocess.Popen(
-                [
-                    sys.executable, "-m", "celery", "-A", "gcai", "worker", "-Q", queue,
-                    *pool, "--loglevel=INFO", "--without-heartbeat", "--without-gossip",
-                    "--without-mingle", "-n", f"{queue}@%h",
-                ],
-                cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            _wait_ready(worker, log_path)
+                commands = [
+                    ["--pool=prefork", f"--concurrency={args.processes}", "-n", f"{queue}@%h"]
+                ]
+            budget = args.processes * args.llm_concurrency
+            for i, pool in enumerate(commands):
+                log_path = var_dir / f"worker-{i}.log"
+                log = open(log_path, "wb")  # noqa: SIM115 - closed below
+                logs.append(log)
+                argv = [sys.executable, "-m", "celery", "-A", "gcai", "worker", "-Q", queue]
+                argv += [*pool, "--loglevel=INFO", "--without-heartbeat", "--without-gossip"]
+                argv += ["--without-mingle"]
+                workers.append(
+                    subprocess.Popen(
+                        argv, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
+            for i, worker in enumerate(workers):
+                _wait_ready(worker, var_dir / f"worker-{i}.log")
             from gcai.celery import app
 
             app.conf.task_default_queue = queue
@@ -237,7 +247,7 @@ def main() -> int:
             warm = Study.objects.create(name="Warm-up")
             _run_to_end(runs, PipelineRun, _small_copy(study, warm), 4, args.timeout)
             server.reset()
-            cpu_before = _cpu_seconds(worker.pid)
+            cpu_before = sum(_cpu_seconds(w.pid) for w in workers)
             run = runs.run_create(
                 study=study, method="icai", method_config={"num_clusters": args.clusters}
             )
@@ -250,12 +260,13 @@ def main() -> int:
                     break
                 time.sleep(0.05)
             wall = time.perf_counter() - started
-            cpu = _cpu_seconds(worker.pid) - cpu_before
+            cpu = sum(_cpu_seconds(w.pid) for w in workers) - cpu_before
             calls = server.chat_calls
             max_in_flight = server.max_in_flight
-        log.close()
+        for log in logs:
+            log.close()
         if run.status != "succeeded":
-            print(log_path.read_text()[-3000:])
+            print((var_dir / "worker-0.log").read_text()[-3000:])
             sys.exit(f"run {run.status}: {run.error[:2000]}")
         ideal = calls * args.latency / budget
         _print_timeline(run, started_at)
@@ -263,9 +274,9 @@ def main() -> int:
         print(
             f"  worker: {args.pool}, "
             + (
-                f"{args.processes} processes"
+                f"1 worker with {args.processes} pool processes"
                 if args.pool == "prefork"
-                else f"{args.threads} threads"
+                else f"{args.processes} worker processes x {args.threads} batches at once"
             )
             + f", LLM concurrency {args.llm_concurrency} per process (budget {budget})"
         )
@@ -280,8 +291,9 @@ def main() -> int:
         print(f"  machine: {os.cpu_count()} CPUs shared with the database, Redis and this process")
         return 0
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.terminate()
+        for worker in workers:
             try:
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:

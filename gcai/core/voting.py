@@ -30,6 +30,7 @@ pair id, round, chunk), so any batching of pairs gives the same requests and res
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -371,8 +372,10 @@ class VoteTable:
 # --------------------------------------------------------------------------- requests
 
 
+@functools.lru_cache(maxsize=64)
 def vote_schema(n: int) -> dict[str, Any]:
-    """JSON schema of an answer for ``n`` numbered candidates."""
+    """JSON schema of an answer for ``n`` numbered candidates (one shared object per
+    ``n``: read-only, so the client derives its validator once)."""
     return {
         "type": "object",
         "properties": {str(i): {"type": "string", "enum": list(SHOWN_ANSWERS)} for i in range(n)},

