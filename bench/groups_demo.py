@@ -30,51 +30,9 @@ from django.core.management import call_command  # noqa: E402
 
 from gcai.demo.build import demo_data, demo_study  # noqa: E402
 from gcai.demo.groups import ATTRIBUTE, demo_groups  # noqa: E402
-from tests.constitutions.judge_server import (  # noqa: E402
-    evaluation_answer,
-    judge_responder,
-    purpose_of,
-)
-from tests.core.scripted import Judge, Rule  # noqa: E402
+from tests.core.scripted import Judge  # noqa: E402
 from tests.fakes import FakeOpenAIServer  # noqa: E402
-
-
-class Length(Rule):
-    """A rule about two responses together: the shorter (or longer) one."""
-
-    def decide(self, a: str, b: str) -> str:
-        if len(a) == len(b):
-            return "both"
-        shorter = "A" if len(a) < len(b) else "B"
-        longer = "B" if shorter == "A" else "A"
-        return shorter if self.key == "concise" else longer
-
-
-CONCISE = Length(
-    "concise",
-    "Select the response that is more concise.",
-    ("Select the response that is concise and to the point.",),
-    lambda t: False,
-)
-DETAILED = Length(
-    "detailed",
-    "Select the response that is more detailed.",
-    ("Select the response that is detailed and complete.",),
-    lambda t: False,
-)
-
-
-def responder(judge: Judge):
-    pipeline = judge_responder(judge)
-
-    def respond(request: dict):
-        text = "\n".join(str(m.get("content", "")) for m in request["messages"])
-        user = next(str(m["content"]) for m in request["messages"] if m["role"] == "user")
-        if purpose_of(user) == "evaluate.judge":
-            return evaluation_answer(judge, text, request)
-        return pipeline(request)
-
-    return respond
+from tests.groups.support import CONCISE, DETAILED, group_responder  # noqa: E402
 
 
 def main() -> int:
@@ -89,7 +47,7 @@ def main() -> int:
     added = demo_groups(study=study, dataset=quick)
     say(f"Simulated annotations added: {added}")
     judge = Judge((CONCISE, DETAILED), noise=("Select the response that is written in English.",))
-    with FakeOpenAIServer(responder=responder(judge)) as server:
+    with FakeOpenAIServer(responder=group_responder(judge)) as server:
         settings.GCAI_LLM_BACKEND = "openai"
         settings.GCAI_LLM_BASE_URL = server.base_url
         settings.GCAI_LLM_MODEL = "fake-judge"

@@ -15,16 +15,9 @@ from gcai.constitutions.models import (
 )
 from gcai.demo import build
 from surveys.models import Survey, SurveyStatus
-from tests.constitutions.judge_server import judge_responder
-from tests.core.scripted import HONEST, Judge, Rule
+from tests.core.scripted import HONEST, Judge
 from tests.fakes import FakeOpenAIServer
-
-DETAIL = Rule(
-    "detailed",
-    "Select the response that is more detailed.",
-    ("Select the response that gives more detail.",),
-    lambda text: len(text) > 700,
-)
+from tests.groups.support import CONCISE, DETAILED, group_responder
 
 
 @pytest.fixture
@@ -41,7 +34,9 @@ def tiny_demo(settings, tmp_path, monkeypatch):
         "for_backend",
         classmethod(lambda cls, backend: cls(8, 6, 1, 3, 5, False, quick_dataset=True)),
     )
-    responder = judge_responder(Judge((DETAIL,), statement_rules=(HONEST, DETAIL)))
+    # The demo's simulated reading_style groups pick the shorter or the longer response.
+    judge = Judge((DETAILED, CONCISE), statement_rules=(HONEST, DETAILED))
+    responder = group_responder(judge)
     with FakeOpenAIServer(responder=responder) as server:
         settings.GCAI_LLM_BACKEND = "openai"
         settings.GCAI_LLM_BASE_URL = server.base_url
@@ -78,8 +73,14 @@ def test_demo_build_creates_every_object(tiny_demo):
     assert study.statements.filter(moderation=Moderation.APPROVED).count() == 13
     assert study.statements.filter(moderation=Moderation.REJECTED).count() == 1
     assert study.statements.filter(moderation=Moderation.PENDING).count() == 22
+    # The per-group comparison is queued last and holds its own runs and evaluations.
+    comparison = result.group_comparison
+    assert comparison is not None
+    assert comparison.attribute == "reading_style"
+    group_runs = PipelineRun.objects.filter(study=study, comparison_group=comparison.key)
+    own_runs = PipelineRun.objects.filter(study=study).exclude(comparison_group=comparison.key)
     # Two runs on the same training pairs, both succeeded with every stage stored.
-    runs = list(PipelineRun.objects.filter(study=study))
+    runs = list(own_runs)
     assert sorted(r.method for r in runs) == ["gcai", "icai"]
     assert all(r.status == JobStatus.SUCCEEDED for r in runs), [r.error for r in runs]
     assert len({frozenset(r.training_pairs.values_list("pk", flat=True)) for r in runs}) == 1
@@ -93,7 +94,9 @@ def test_demo_build_creates_every_object(tiny_demo):
     for constitution in constitutions:
         assert constitution.items.exists()
     # Evaluations of both constitutions and the two baselines on the same held-out pairs.
-    evaluations = list(Evaluation.objects.filter(study=study))
+    comparison.refresh_from_db()
+    cell_ids = [c["evaluation"] for c in comparison.cells]
+    evaluations = list(Evaluation.objects.filter(study=study).exclude(pk__in=cell_ids))
     assert sorted(e.kind for e in evaluations) == [
         "constitution",
         "constitution",
@@ -103,6 +106,11 @@ def test_demo_build_creates_every_object(tiny_demo):
     assert all(e.status == JobStatus.SUCCEEDED for e in evaluations), [e.error for e in evaluations]
     assert len({e.comparison_group for e in evaluations}) == 1
     assert all(e.results.get("metrics") for e in evaluations)
+    # One GCAI run per reading_style group, then the 2 x 2 matrix of evaluations.
+    assert sorted(r.config["people"]["value"] for r in group_runs) == ["brief", "thorough"]
+    assert all(r.status == JobStatus.SUCCEEDED for r in group_runs), [r.error for r in group_runs]
+    assert len(cell_ids) == 4
+    assert Evaluation.objects.filter(pk__in=cell_ids, status=JobStatus.SUCCEEDED).count() == 4
     # An open survey comparing the two.
     survey = Survey.objects.get(study=study)
     assert survey.status == SurveyStatus.OPEN
@@ -114,8 +122,9 @@ def test_demo_build_creates_every_object(tiny_demo):
     calls = tiny_demo.chat_calls
     again = build.demo_build(say=lines.append, timeout_s=120)
     assert tiny_demo.chat_calls == calls
-    assert PipelineRun.objects.filter(study=study).count() == 2
-    assert Evaluation.objects.filter(study=study).count() == 4
+    assert PipelineRun.objects.filter(study=study).count() == 4
+    assert Evaluation.objects.filter(study=study).count() == 8
+    assert again.group_comparison == comparison
     assert Survey.objects.filter(study=study).count() == 1
     assert PreferencePair.objects.filter(dataset__study=study).count() == 60
     quick = study.datasets.get(name=build.QUICK_DATASET_NAME)

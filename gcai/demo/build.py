@@ -23,6 +23,8 @@ from annotations.imports import pairs_import, statements_import
 from annotations.models import Dataset, Membership, Moderation, Role, Study, ValueStatement
 from gcai.constitutions import evaluation_reports, evaluations, runs
 from gcai.constitutions.models import Constitution, Evaluation, JobStatus, Method, PipelineRun
+from gcai.demo.groups import demo_group_comparison
+from gcai.groups.models import GroupComparison
 from surveys.models import Survey, SurveyStatus
 from surveys.services import survey_create, survey_open
 
@@ -88,6 +90,7 @@ class DemoResult:
     constitutions: list[Constitution] = field(default_factory=list)
     evaluations: list[Evaluation] = field(default_factory=list)
     survey: Survey | None = None
+    group_comparison: GroupComparison | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -337,6 +340,20 @@ def demo_build(*, say: Say, build: bool = True, timeout_s: float = 1800) -> Demo
         timeout_s=timeout_s,
     )
     result.survey = demo_survey(study=study, gcai=constitutions[0], icai=constitutions[1])
+    # Last, so the constitutions and evaluations above never see the simulated annotators.
+    result.group_comparison = demo_group_comparison(
+        study=study,
+        dataset=quick,
+        train_pairs=sizes.train_pairs,
+        eval_limit=sizes.test_pairs,
+        method_config={
+            "contextual_clusters": sizes.clusters,
+            "general_clusters": sizes.clusters,
+            "vote_seeds": sizes.vote_seeds,
+            "max_principles": sizes.max_principles,
+        },
+        say=say,
+    )
     return result
 
 

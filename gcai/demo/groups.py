@@ -5,14 +5,28 @@ The bundled data has no annotations by people, only GPT-4's judgements. To show 
 ``reading_style``: five "brief" ones who always pick the shorter response and say so,
 and five "thorough" ones who pick the longer one. They are marked as simulated in each
 annotation's metadata. The demo's statement authors get the attribute too (alternately).
+
+:func:`demo_group_comparison` adds them after the demo's own constitutions and
+evaluations are built (so those stay built from the bundled judgements) and queues one
+per-group GCAI comparison on ``reading_style``, which the worker builds in the background
+while the demo serves.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 
 from annotations.attributes import attributes_set_external
 from annotations.models import Annotation, Dataset, Study
+from gcai.groups.models import GroupComparison
+from gcai.groups.services import (
+    GroupComparisonError,
+    group_comparison_create,
+    group_comparison_start,
+)
 
 ATTRIBUTE = "reading_style"
 GROUPS = {
@@ -67,3 +81,45 @@ def demo_groups(*, study: Study, dataset: Dataset) -> int:
             people[author] = {ATTRIBUTE: value}
     attributes_set_external(study=study, people=people)
     return created
+
+
+def demo_group_comparison(
+    *,
+    study: Study,
+    dataset: Dataset,
+    train_pairs: int,
+    eval_limit: int,
+    method_config: dict[str, Any],
+    say: Callable[[str], None],
+) -> GroupComparison | None:
+    """Add the simulated groups and queue a per-group GCAI comparison (once per study)."""
+    added = demo_groups(study=study, dataset=dataset)
+    if added:
+        say(f"Added {added} annotations by simulated '{ATTRIBUTE}' groups (marked simulated).")
+    existing = (
+        GroupComparison.objects.filter(study=study, attribute=ATTRIBUTE).order_by("pk").first()
+    )
+    if existing is not None:
+        return existing
+    try:
+        comparison = group_comparison_create(
+            study=study,
+            attribute=ATTRIBUTE,
+            methods=["gcai"],
+            dataset_ids=[dataset.pk],
+            max_training_pairs=train_pairs,
+            eval_limit=eval_limit,
+            batch_size=4,
+            method_config=method_config,
+        )
+    except GroupComparisonError as exc:
+        say(f"Per-group comparison skipped: {exc}")
+        return None
+    comparison.title = f"Demo: whose values? GCAI per {ATTRIBUTE} group"
+    comparison.save(update_fields=["title"])
+    transaction.on_commit(lambda: group_comparison_start(comparison=comparison))
+    say(
+        f"Queued a per-group GCAI comparison by '{ATTRIBUTE}' ({len(comparison.groups)} groups); "
+        "the worker builds it in the background."
+    )
+    return comparison

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from annotations.attributes import attribute_set, attributes_set_external
 from annotations.models import Annotation, Dataset, PreferencePair, Split
-from tests.core.scripted import BLUE, CAT
+from tests.constitutions.judge_server import evaluation_answer, judge_responder, purpose_of
+from tests.core.scripted import BLUE, CAT, Judge, Rule
 from tests.factories import ParticipantFactory, StatementFactory
 
 RULES = (CAT, BLUE)
@@ -80,3 +81,44 @@ def make_groups(study, *, size: int = 5, annotators: int = 2, small: int = 2, **
         p = ParticipantFactory(study=study)
         attribute_set(study=study, key="group", value="Z", participant=p)
     return pairs
+
+
+def group_responder(judge: Judge):
+    """The scripted judge for the fake server; as an evaluation judge it reads the
+    constitution from the system message, where the evaluation prompt puts it."""
+    pipeline = judge_responder(judge)
+
+    def respond(request: dict):
+        text = "\n".join(str(m.get("content", "")) for m in request["messages"])
+        user = next(str(m["content"]) for m in request["messages"] if m["role"] == "user")
+        if purpose_of(user) == "evaluate.judge":
+            return evaluation_answer(judge, text, request)
+        return pipeline(request)
+
+    return respond
+
+
+class Length(Rule):
+    """A rule about two responses together: the shorter (or the longer) one. The demo's
+    simulated reading_style groups (gcai.demo.groups) follow these two."""
+
+    def decide(self, a: str, b: str) -> str:
+        if len(a) == len(b):
+            return "both"
+        shorter = "A" if len(a) < len(b) else "B"
+        longer = "B" if shorter == "A" else "A"
+        return shorter if self.key == "concise" else longer
+
+
+CONCISE = Length(
+    "concise",
+    "Select the response that is more concise.",
+    ("Select the response that is concise and to the point.",),
+    lambda t: False,
+)
+DETAILED = Length(
+    "detailed",
+    "Select the response that is more detailed.",
+    ("Select the response that is detailed and complete.",),
+    lambda t: False,
+)

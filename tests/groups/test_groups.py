@@ -13,31 +13,15 @@ from gcai.constitutions.models import Evaluation, JobStatus, PipelineRun
 from gcai.groups import report as reports
 from gcai.groups import services
 from gcai.groups.models import GroupComparison
-from tests.constitutions.judge_server import evaluation_answer, judge_responder, purpose_of
 from tests.core.scripted import BLUE, CAT, Judge
-from tests.groups.support import RULES, make_groups
+from tests.groups.support import RULES, group_responder, make_groups
 
 pytestmark = pytest.mark.django_db
 
 
-def responder(judge: Judge):
-    """The scripted judge; as an evaluation judge it reads the constitution from the
-    system message, where the evaluation prompt puts it."""
-    pipeline = judge_responder(judge)
-
-    def respond(request: dict):
-        text = "\n".join(str(m.get("content", "")) for m in request["messages"])
-        user = next(str(m["content"]) for m in request["messages"] if m["role"] == "user")
-        if purpose_of(user) == "evaluate.judge":
-            return evaluation_answer(judge, text, request)
-        return pipeline(request)
-
-    return respond
-
-
 @pytest.fixture
 def judged(llm_server):
-    llm_server.responder = responder(Judge(RULES))
+    llm_server.responder = group_responder(Judge(RULES))
     return llm_server
 
 

@@ -85,4 +85,9 @@ class Command(BaseCommand):
             say(
                 f"  Survey results        {base}{reverse('survey_results', args=[study.pk, result.survey.pk])}"
             )
+        if result.group_comparison is not None:
+            say(
+                f"  Whose values? (groups) {base}{reverse('group_comparison_detail', args=[study.pk, result.group_comparison.pk])}"
+                "  (builds in the background)"
+            )
         say(f"  API docs              {base}{reverse('api_docs')}")
