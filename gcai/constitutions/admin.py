@@ -5,6 +5,7 @@ from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
     Evaluation,
+    EvaluationArtifact,
     PipelineRun,
     Principle,
     StageArtifact,
@@ -57,3 +58,9 @@ class ConstitutionAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
 class EvaluationAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
     list_display = ("id", "study", "constitution", "kind", "split", "status")
     readonly_fields = ("pairs",)
+
+
+@admin.register(EvaluationArtifact)
+class EvaluationArtifactAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+    study_field = "evaluation__study"
+    list_display = ("evaluation", "stage", "batch", "created_at")

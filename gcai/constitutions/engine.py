@@ -4,8 +4,9 @@ A job kind is a declaration (:class:`JobKind`): which row holds the job's status
 (a :class:`~gcai.constitutions.models.Job` subclass), which table holds its artifacts
 (rows with ``<job_field>``, ``stage``, ``batch``, ``data``), the job's stages, how to
 build the stage inputs, what to do when the last stage is stored, and the two Celery
-tasks that advance it. Pipeline runs (:mod:`gcai.constitutions.runs`) and steering
-evaluations (:mod:`gcai.modeling.steering_jobs`) are both declared this way.
+tasks that advance it. Pipeline runs (:mod:`gcai.constitutions.runs`), evaluations
+(:mod:`gcai.constitutions.evaluation_jobs`) and steering evaluations
+(:mod:`gcai.modeling.steering_jobs`) are all declared this way.
 
 Scheduling model (why not a Celery chord): ``step`` executes whole stages in place and
 fans batched stages out as a Celery ``group`` of batch tasks. The join is done in the
@@ -19,10 +20,11 @@ skipped and the LLM cache answers any call that finished before the interruption
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +35,17 @@ from django.utils import timezone
 from gcai.constitutions import jobs
 from gcai.constitutions.models import JobStatus
 from gcai.constitutions.pipeline import DEFAULT_BATCH_SIZE, Stage, StageError, batches
+from gcai.core.llm.base import LLMCancelled
 from gcai.core.llm.usage import UsageMeter
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[str, int, int], None]  # (stage, batches done, batches in stage)
+# (stage, done, total): batches of the stage, or its items (see JobKind.progress_unit).
+ProgressFn = Callable[[str, int, int], None]
+
+# A cancel reaches a job as JobCancelled (GuardedModel) or, from a client used without
+# the guard, as the LLM layer's own LLMCancelled.
+_CANCELLED = (jobs.JobCancelled, LLMCancelled)
 
 # A worker process runs many batches of the same stage in a row; reloading and re-deriving
 # every training pair for each of them cost more than a batch's own work on large runs.
@@ -79,6 +87,14 @@ class JobKind:
     # The Celery tasks, looked up lazily (tasks import the module that declares the kind).
     step_task: Callable[[], Any]
     batch_task: Callable[[], Any]
+    # What progress_done / progress_total count: "batches" of the current stage (whole
+    # stages count as one), or "items" of the batched stages (an evaluation's pairs:
+    # "Pairs judged: N of M"); with "items", whole stages leave the count as it is.
+    progress_unit: str = "batches"
+
+    def __post_init__(self) -> None:
+        if self.progress_unit not in ("batches", "items"):
+            raise ValueError("progress_unit: must be 'batches' or 'items'")
 
     # ------------------------------------------------------------------ storage
 
@@ -116,6 +132,15 @@ class JobKind:
     def batch_size(self, job: Any) -> int:
         return int(job.config.get("batch_size") or DEFAULT_BATCH_SIZE)
 
+    def _progress(self, n_items: int, stored: Iterable[int], size: int) -> tuple[int, int]:
+        """(done, total) of a batched stage of ``n_items`` cut in batches of ``size``,
+        ``stored`` being the indices of the stored batches, in this kind's unit."""
+        n = math.ceil(n_items / size)
+        have = {i for i in stored if 0 <= i < n}
+        if self.progress_unit == "items":
+            return sum(min(size, n_items - i * size) for i in have), n_items
+        return len(have), max(n, 1)
+
     def _stage_by_name(self, job: Any, ctx: Any, name: str) -> Stage:
         for stage in self.stages(job, ctx):
             if stage.name == name:
@@ -138,13 +163,17 @@ class JobKind:
         job_id = job.pk
         transaction.on_commit(lambda: task.delay(job_id))
 
-    def resume(self, job: Any) -> None:
-        """Restart a failed, cancelled or stalled job from its last stored stage."""
+    def reopen(self, job: Any) -> None:
+        """Queue a failed, cancelled or stalled job again (without starting it)."""
         if job.status == JobStatus.SUCCEEDED:
             raise ValueError("This job has already succeeded.")
         self._jobs().filter(pk=job.pk).update(
             status=JobStatus.QUEUED, cancel_requested=False, error="", finished_at=None
         )
+
+    def resume(self, job: Any) -> None:
+        """Restart a failed, cancelled or stalled job from its last stored stage."""
+        self.reopen(job)
         self.start(job)
 
     # ------------------------------------------------------------------ execution
@@ -189,19 +218,22 @@ class JobKind:
                     continue
                 if progress is not None:
                     progress(stage.name, 0, 1)
+                counts = self.progress_unit == "batches"
                 self._jobs().filter(pk=job.pk).update(
-                    stage=stage.name, progress_done=0, progress_total=1
+                    stage=stage.name,
+                    **({"progress_done": 0, "progress_total": 1} if counts else {}),
                 )
                 assert stage.compute is not None
                 data = stage.compute(ctx)
                 self.save_artifact(job, stage.name, -1, data)
                 self.record_usage(job.pk, meter)
-                self._jobs().filter(pk=job.pk).update(progress_done=1)
+                if counts:
+                    self._jobs().filter(pk=job.pk).update(progress_done=1)
                 if progress is not None:
                     progress(stage.name, 1, 1)
             self.finish(job, ctx)
             return "succeeded"
-        except jobs.JobCancelled:
+        except _CANCELLED:
             self.record_usage(job.pk, meter)
             self.fail(job.pk, "", status=JobStatus.CANCELLED)
             return "cancelled"
@@ -228,25 +260,31 @@ class JobKind:
         compute) the missing ones."""
         assert stage.items is not None
         assert stage.merge is not None
-        n = len(batches(stage.items(ctx), self.batch_size(job)))
+        size = self.batch_size(job)
+        n_items = len(stage.items(ctx))
+        n = math.ceil(n_items / size)
         stored = set(
             self.artifacts(job)
             .filter(stage=stage.name, batch__gte=0)
             .values_list("batch", flat=True)
         )
         missing = [i for i in range(n) if i not in stored]
+        done, total = self._progress(n_items, stored, size)
         self._jobs().filter(pk=job.pk).update(
-            stage=stage.name, progress_done=n - len(missing), progress_total=max(n, 1)
+            stage=stage.name, progress_done=done, progress_total=total
         )
         if missing and inline:
-            for done, i in enumerate(missing, n - len(missing)):
+            for i in missing:
                 if progress is not None:
-                    progress(stage.name, done, n)
+                    progress(stage.name, done, total)
                 outcome = self.batch(job.pk, stage.name, i, join=False)
                 if outcome != "stored":
                     return outcome
+                stored.add(i)
+                done, _ = self._progress(n_items, stored, size)
+                self._jobs().filter(pk=job.pk).update(progress_done=done)
             if progress is not None:
-                progress(stage.name, n, n)
+                progress(stage.name, total, total)
         elif missing:
             from celery import group
 
@@ -283,7 +321,7 @@ class JobKind:
                     raise StageError(f"Batch {batch} of {stage_name} does not exist.")
                 data = stage.compute_batch(ctx, chunks[batch])
                 self.save_artifact(job, stage_name, batch, data)
-            except jobs.JobCancelled:
+            except _CANCELLED:
                 self.record_usage(job.pk, meter)
                 self.fail(job.pk, "", status=JobStatus.CANCELLED)
                 return "cancelled"
@@ -305,11 +343,22 @@ class JobKind:
         """Under a row lock, let exactly one finishing batch trigger the next step."""
         with transaction.atomic():
             job = self._jobs().select_for_update().get(pk=job_id)
-            stored = self.artifacts(job).filter(stage=stage_name, batch__gte=0).count()
-            job.progress_done = stored
+            stored = list(
+                self.artifacts(job)
+                .filter(stage=stage_name, batch__gte=0)
+                .values_list("batch", flat=True)
+            )
+            if self.progress_unit == "items":
+                # progress_total holds the stage's item count (set when it was dispatched).
+                size = self.batch_size(job)
+                n_batches = math.ceil(job.progress_total / size)
+                job.progress_done, _ = self._progress(job.progress_total, stored, size)
+            else:
+                n_batches = job.progress_total
+                job.progress_done = len(stored)
             job.save(update_fields=["progress_done"])
             joined = job.config.get("_joined", [])
-            complete = stored >= job.progress_total and job.stage == stage_name
+            complete = len(stored) >= n_batches and job.stage == stage_name
             if not complete or stage_name in joined:
                 return "batch-done"
             job.config = {**job.config, "_joined": [*joined, stage_name]}

@@ -328,7 +328,8 @@ def evaluation_describe(evaluation: Evaluation) -> dict[str, Any]:
         "comparison_group": evaluation.comparison_group,
         "seed": evaluation.seed,
         "created_at": evaluation.created_at.isoformat(),
-        "settings": {k: v for k, v in config.items() if k != "labels"},
+        # Without the frozen labels (the pair CSV has them) and the engine's bookkeeping.
+        "settings": {k: v for k, v in config.items() if k != "labels" and not k.startswith("_")},
     }
 
 
@@ -337,7 +338,7 @@ def evaluation_export_document(*, evaluation: Evaluation) -> dict[str, Any]:
     return {
         "evaluation": evaluation_describe(evaluation),
         "status": evaluation_status(evaluation),
-        "results": {k: v for k, v in (evaluation.results or {}).items() if k != "batches"},
+        "results": evaluation.results or {},
     }
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks for evaluations: thin adapters that take ids and call the service.
+"""Celery tasks for evaluations: thin adapters that take ids and call the engine.
 
 Imported from ``gcai/constitutions/tasks.py`` so Celery's autodiscovery registers them.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from gcai.constitutions import evaluations
+from gcai.constitutions.evaluation_jobs import JUDGING
 
 
 # Evaluations record their own failures on the Evaluation row; a resume is explicit and
@@ -18,5 +19,8 @@ def evaluation_step_task(evaluation_id: int) -> str:
 
 
 @shared_task(name="gcai.evaluation_batch", ignore_result=True)
-def evaluation_batch_task(evaluation_id: int, batch: int) -> str:
-    return evaluations.evaluation_batch(evaluation_id, batch)
+def evaluation_batch_task(evaluation_id: int, stage: str | int, batch: int | None = None) -> str:
+    if batch is None:
+        # A message queued before evaluations ran on the engine: (id, batch), judging.
+        stage, batch = JUDGING, int(stage)
+    return evaluations.evaluation_batch(evaluation_id, str(stage), batch)

@@ -384,7 +384,7 @@ def evaluation_detail(request, study_id: int, evaluation_id: int):
         "settings": {
             k: v
             for k, v in (evaluation.config or {}).items()
-            if k not in ("labels", "principles", "ground_truth", "eval")
+            if k not in ("labels", "principles", "ground_truth", "eval") and not k.startswith("_")
         }
         | (evaluation.config or {}).get("eval", {}),
         "principles": (evaluation.config or {}).get("principles"),

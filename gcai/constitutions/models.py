@@ -89,18 +89,33 @@ class PipelineRun(Job):
         return self.title or f"{self.get_method_display()} run {self.pk}"
 
 
-class StageArtifact(models.Model):
-    """One stored output of one pipeline stage (or one batch of it).
+class ArtifactBase(models.Model):
+    """One stored output of one stage of a job, or of one batch of it: the job engine's
+    storage (:mod:`gcai.constitutions.engine`).
 
-    Stored so a failed or killed run resumes from its last finished stage, and so a
-    researcher can inspect and export every step.
+    Stored so a failed or killed job resumes from its last stored batch, and so a
+    researcher can inspect and export every step. A concrete table adds the foreign key
+    to its job (named ``job_field``) and a unique (job, stage, batch) constraint.
     """
 
-    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="artifacts")
+    job_field = "run"
+
     stage = models.CharField(max_length=60)
     batch = models.IntegerField(default=-1, help_text="-1 for a whole-stage artifact")
     data = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{getattr(self, f'{self.job_field}_id')}:{self.stage}[{self.batch}]"
+
+
+class StageArtifact(ArtifactBase):
+    """One stored output of one pipeline stage (or one batch of it)."""
+
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="artifacts")
 
     class Meta:
         ordering = ["run", "created_at", "stage", "batch"]
@@ -109,9 +124,6 @@ class StageArtifact(models.Model):
                 fields=["run", "stage", "batch"], name="artifact_unique_stage_batch"
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.run_id}:{self.stage}[{self.batch}]"
 
 
 class Origin(models.TextChoices):
@@ -238,7 +250,8 @@ class EvaluationKind(models.TextChoices):
 
 class Evaluation(Job):
     """Preference reconstruction: an LLM judge told only the constitution predicts held-out
-    human preferences. Results (metrics, intervals, per-pair judgements) live in ``results``."""
+    human preferences. Results (metrics, intervals, per-pair judgements) live in ``results``
+    once it succeeded; while it runs, its batches are :class:`EvaluationArtifact` rows."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="evaluations")
     constitution = models.ForeignKey(
@@ -271,6 +284,24 @@ class Evaluation(Job):
     def __str__(self) -> str:
         target = self.constitution or self.get_kind_display()
         return f"Evaluation {self.pk} of {target}"
+
+
+class EvaluationArtifact(ArtifactBase):
+    """One stored output of one evaluation stage: a batch of judgements, the merged
+    judgements, the scores."""
+
+    job_field = "evaluation"
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="artifacts")
+
+    class Meta:
+        ordering = ["evaluation", "created_at", "stage", "batch"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["evaluation", "stage", "batch"],
+                name="evaluation_artifact_unique_stage_batch",
+            ),
+        ]
 
 
 class LLMCacheEntry(models.Model):

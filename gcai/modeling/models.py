@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from annotations.models import Study
-from gcai.constitutions.models import Constitution, Job, JobStatus
+from gcai.constitutions.models import ArtifactBase, Constitution, Job, JobStatus
 
 
 class SteeringKind(models.TextChoices):
@@ -70,14 +69,10 @@ class SteeringRun(Job):
         return self.title or f"{self.get_kind_display()} {self.pk}"
 
 
-class SteeringArtifact(models.Model):
+class SteeringArtifact(ArtifactBase):
     """One stored output of one stage of a steering run (or one batch of it)."""
 
     run = models.ForeignKey(SteeringRun, on_delete=models.CASCADE, related_name="artifacts")
-    stage = models.CharField(max_length=60)
-    batch = models.IntegerField(default=-1, help_text="-1 for a whole-stage artifact")
-    data = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["run", "created_at", "stage", "batch"]
@@ -86,6 +81,3 @@ class SteeringArtifact(models.Model):
                 fields=["run", "stage", "batch"], name="steering_artifact_unique_stage_batch"
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.run_id}:{self.stage}[{self.batch}]"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from annotations.models import Split
-from gcai.constitutions import evaluation_reports, evaluations
+from gcai.constitutions import engine, evaluation_reports, evaluations
+from gcai.constitutions.evaluation_jobs import EVALUATION
 from gcai.constitutions.evaluation_reports import evaluation_table_text
+from gcai.constitutions.evaluation_tasks import evaluation_batch_task
 from gcai.constitutions.evaluations import (
     EvaluationError,
     evaluation_cancel,
@@ -15,7 +17,13 @@ from gcai.constitutions.evaluations import (
     evaluation_run_inline,
     evaluations_create_comparison,
 )
-from gcai.constitutions.models import Evaluation, EvaluationKind, JobStatus
+from gcai.constitutions.models import (
+    Evaluation,
+    EvaluationArtifact,
+    EvaluationKind,
+    JobStatus,
+    LLMCacheEntry,
+)
 from gcai.core.evaluate import PairJudgement, compute_metrics, orthogonal_constitution
 from tests.constitutions.evaluation_support import (
     PLEASE,
@@ -244,10 +252,48 @@ def test_stored_results_match_compute_metrics_on_the_stored_judgements(study, ju
     assert evaluation.results["metrics"] == expected.to_dict()
     assert expected.n_ties == 1
     assert expected.n_scored == 9
-    assert "batches" not in evaluation.results
     assert sorted(int(j.pair_id) for j in judgements) == sorted(
         evaluation.pairs.values_list("pk", flat=True)
     )
+
+
+def test_each_batch_of_judgements_is_one_artifact_row(study, judge_server):
+    polite_pairs(study, 10)
+    evaluation = run(
+        evaluation_create(
+            study=study, constitution=make_constitution(study, [PLEASE]), batch_size=4
+        )
+    )
+
+    rows = {
+        (a.stage, a.batch): a.data for a in EvaluationArtifact.objects.filter(evaluation=evaluation)
+    }
+    assert sorted(rows) == [
+        ("judging", -1),
+        ("judging", 0),
+        ("judging", 1),
+        ("judging", 2),
+        ("scoring", -1),
+    ]
+    pair_ids = sorted(evaluation.pairs.values_list("pk", flat=True))
+    for batch, ids in enumerate([pair_ids[0:4], pair_ids[4:8], pair_ids[8:10]]):
+        assert [int(j["pair_id"]) for j in rows[("judging", batch)]["judgements"]] == ids
+    # The results document is the merged batches plus the scores, without bookkeeping.
+    assert rows[("judging", -1)]["judgements"] == evaluation.results["judgements"]
+    assert rows[("scoring", -1)]["metrics"] == evaluation.results["metrics"]
+    assert set(evaluation.results) == {
+        "config",
+        "principles",
+        "split",
+        "metrics",
+        "judgements",
+        "similarity",
+        "similarity_reference",
+        "similarity_llm",
+        "similarity_llm_reference",
+    }
+    assert evaluation.stage == "done"
+    assert evaluation.progress_done == evaluation.progress_total == 10
 
 
 def test_baselines_run_with_the_same_judge_and_pairs(study, judge_server):
@@ -307,8 +353,11 @@ def test_resume_after_a_failed_batch_repeats_no_call(study, judge_server, settin
     assert evaluation_run_inline(evaluation=evaluation) == "failed"
     evaluation.refresh_from_db()
     assert evaluation.status == JobStatus.FAILED
-    assert "Batch 2" in evaluation.error
+    assert "judging batch 2" in evaluation.error
     assert evaluation.progress_done == 8  # the first two batches are stored
+    assert sorted(
+        EvaluationArtifact.objects.filter(evaluation=evaluation).values_list("stage", "batch")
+    ) == [("judging", 0), ("judging", 1)]
     assert judge_server.chat_calls == 12 * 4  # every request once; four of them failed
     calls_before = judge_server.chat_calls
 
@@ -324,6 +373,79 @@ def test_resume_after_a_failed_batch_repeats_no_call(study, judge_server, settin
     assert all(broken in b for b in repeated)
     assert evaluation.results["metrics"]["accuracy"]["value"] == 1.0
     assert evaluation.llm_cached_calls == 12
+
+
+def test_a_resume_judges_only_the_batches_without_an_artifact(study, judge_server, settings):
+    """With the response cache emptied, only the stored artifacts can spare the calls."""
+    settings.GCAI_LLM_MAX_RETRIES = 0
+    polite_pairs(study, 12)
+    planted = judge_server.responder
+    outage = {"on": True}
+
+    def responder(body):
+        text = "\n".join(str(m["content"]) for m in body["messages"])
+        if outage["on"] and "Ask for item 9." in text:
+            return Fault.server_error(503)
+        return planted(body)
+
+    judge_server.responder = responder
+    evaluation = evaluation_create(
+        study=study,
+        constitution=make_constitution(study, [PLEASE]),
+        batch_size=4,
+        principle_analysis=False,
+    )
+    assert evaluation_run_inline(evaluation=evaluation) == "failed"
+    evaluation.refresh_from_db()
+    LLMCacheEntry.objects.all().delete()
+    outage["on"] = False
+    before = len(judge_server.bodies("chat"))
+
+    evaluation = run(evaluation)
+
+    # Batch 2 only: its four pairs, both orders; batches 0 and 1 were not asked again.
+    asked = [str(b["messages"]) for b in judge_server.bodies("chat")[before:]]
+    assert len(asked) == 4 * 2
+    batch_2 = [f"Ask for item {i}." for i in range(8, 12)]
+    assert all(any(item in body for item in batch_2) for body in asked)
+    assert evaluation.results["metrics"]["n_scored"] == 12
+
+
+def test_a_duplicate_delivery_of_a_batch_stores_it_once(study, judge_server):
+    polite_pairs(study, 8)
+    evaluation = evaluation_create(
+        study=study, constitution=make_constitution(study, [PLEASE]), batch_size=4
+    )
+
+    assert evaluations.evaluation_batch(evaluation.pk, "judging", 0) == "batch-done"
+    calls = judge_server.chat_calls
+    # The broker hands the same message out again (a late ack after a restart)...
+    assert evaluations.evaluation_batch(evaluation.pk, "judging", 0) == "batch-done"
+    assert judge_server.chat_calls == calls
+    # ...or two workers finish the same batch at once: the second write is dropped.
+    stored = EvaluationArtifact.objects.get(evaluation=evaluation, stage="judging", batch=0)
+    EVALUATION.save_artifact(evaluation, "judging", 0, {"judgements": []})
+    assert list(
+        EvaluationArtifact.objects.filter(evaluation=evaluation).values_list("pk", "data")
+    ) == [(stored.pk, stored.data)]
+    assert len(stored.data["judgements"]) == 4
+    evaluation.refresh_from_db()
+    assert evaluation.progress_done == 4
+
+
+def test_a_batch_message_queued_before_the_engine_still_judges_its_batch(study, judge_server):
+    polite_pairs(study, 8)
+    evaluation = evaluation_create(
+        study=study, constitution=make_constitution(study, [PLEASE]), batch_size=4
+    )
+
+    # The old message carried (evaluation id, batch): judging was the only batched stage.
+    evaluation_batch_task(evaluation.pk, 1)
+
+    [artifact] = EvaluationArtifact.objects.filter(evaluation=evaluation)
+    assert (artifact.stage, artifact.batch) == ("judging", 1)
+    pair_ids = sorted(evaluation.pairs.values_list("pk", flat=True))
+    assert [int(j["pair_id"]) for j in artifact.data["judgements"]] == pair_ids[4:]
 
 
 def test_rerunning_a_finished_evaluation_costs_no_calls(study, judge_server):
@@ -355,14 +477,14 @@ def test_cancel_during_a_run_stops_before_the_next_batch(study, judge_server, mo
     evaluation = evaluation_create(
         study=study, constitution=make_constitution(study, [PLEASE]), batch_size=4
     )
-    store = evaluations._store_batch
+    store = engine.JobKind.save_artifact
 
     def store_then_cancel(*args, **kwargs):
         outcome = store(*args, **kwargs)
         evaluation_cancel(evaluation=evaluation)  # the researcher clicks "Cancel"
         return outcome
 
-    monkeypatch.setattr(evaluations, "_store_batch", store_then_cancel)
+    monkeypatch.setattr(engine.JobKind, "save_artifact", store_then_cancel)
     assert evaluation_run_inline(evaluation=evaluation) == "cancelled"
 
     evaluation.refresh_from_db()

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from gcai.constitutions.evaluations import evaluation_start, evaluations_create_comparison
-from gcai.constitutions.models import Evaluation, JobStatus
+from gcai.constitutions.models import Evaluation, EvaluationArtifact, JobStatus
 from tests.constitutions.evaluation_support import (
     PLEASE,
     llm_settings_for,
@@ -79,7 +79,13 @@ def test_a_comparison_runs_through_the_worker_in_batches(study, judge_worker):
     log = worker.log()
     assert "gcai.evaluation_batch" in log
     assert "gcai.evaluation_step" in log
-    assert all("batches" not in e.results for e in done)
+    # Ten pairs in batches of three: four stored batches each, then the merged stages.
+    for evaluation in done:
+        stored = sorted(
+            EvaluationArtifact.objects.filter(evaluation=evaluation).values_list("stage", "batch")
+        )
+        assert stored == [("judging", b) for b in range(-1, 4)] + [("scoring", -1)]
+        assert evaluation.progress_done == evaluation.progress_total == 10
 
 
 def test_the_command_waits_for_the_worker_and_prints_the_table(study, judge_worker):
