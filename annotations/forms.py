@@ -1,6 +1,6 @@
 from django import forms
 
-from annotations.models import Role, Study
+from annotations.models import VOTE_SAMPLE_MAX, Role, Study
 
 
 class StudyForm(forms.ModelForm):
@@ -22,6 +22,7 @@ class StudyForm(forms.ModelForm):
             "consent_text",
             "statements_min",
             "statements_max",
+            "vote_sample_size",
             "prolific_completion_code",
             "participation",
             "reveal_prolific_ids",
@@ -57,6 +58,8 @@ class StudyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["vote_sample_size"].required = False
+        self.fields["vote_sample_size"].widget.attrs["max"] = VOTE_SAMPLE_MAX
         if self.instance and self.instance.pk:
             self.fields["value_questions_text"].initial = "\n".join(self.instance.value_questions)
 
@@ -67,6 +70,14 @@ class StudyForm(forms.ModelForm):
             self.add_error("statements_max", "Must be at least the minimum.")
         if hi is not None and hi > 20:
             self.add_error("statements_max", "At most 20 statements per participant.")
+        votes = data.get("vote_sample_size")
+        if votes is None and "vote_sample_size" not in self.errors:
+            # Left empty (or posted by an older form): keep the current setting.
+            data["vote_sample_size"] = self.instance.vote_sample_size
+        elif votes is not None and votes > VOTE_SAMPLE_MAX:
+            self.add_error(
+                "vote_sample_size", f"At most {VOTE_SAMPLE_MAX} statements per participant."
+            )
         return data
 
     def value_questions(self) -> list[str]:
