@@ -142,7 +142,9 @@ def consensus(
             continue
         kept.append(GroupTally(name=name, counts=tally(b.vote for b in members), voters=voters))
     value = (
-        group_informed_consensus(g.counts for g in kept) if len(kept) >= max(1, min_groups) else None
+        group_informed_consensus(g.counts for g in kept)
+        if len(kept) >= max(1, min_groups)
+        else None
     )
     return Consensus(
         overall=overall,

@@ -158,9 +158,7 @@ def test_without_any_usable_attribute_only_agreement_is_shown(owner_client, stud
     assert body["attribute"] is None
     assert body["attributes"] == []
     assert all(r["consensus"] is None and r["groups"] == [] for r in body["principles"])
-    assert {r["text"]: r["agreement"] for r in body["principles"]}[BRIDGING] == pytest.approx(
-        0.75
-    )
+    assert {r["text"]: r["agreement"] for r in body["principles"]}[BRIDGING] == pytest.approx(0.75)
     assert any("No attribute has two or more groups of at least 4" in m for m in body["messages"])
     html = owner_client.get(
         reverse("constitution_detail", args=[study.pk, world["constitution"].pk])
