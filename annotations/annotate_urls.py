@@ -40,6 +40,11 @@ urlpatterns = [
         views_participant_steps.participant_votes_page,
         name="participant_votes",
     ),
+    path(
+        "p/<str:entry_token>/about-you/",
+        views_participant_steps.participant_about_page,
+        name="participant_about",
+    ),
     path("p/<str:entry_token>/done/", views_participant.participant_done, name="participant_done"),
     path(
         "p/<str:entry_token>/finish/",

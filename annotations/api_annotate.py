@@ -148,9 +148,10 @@ class ParticipantStatementsOutput(serializers.Serializer):
     consented = serializers.BooleanField()
     completed = serializers.BooleanField()
     next_step = serializers.ChoiceField(
-        choices=["consent", "statements", "votes", "done"],
-        help_text="The participant's next step; 'votes': rate others' statements on the "
-        "participant pages before the participation is complete.",
+        choices=["consent", "statements", "votes", "about", "done"],
+        help_text="The participant's next step; 'votes' (rate others' statements) and "
+        "'about' (the study's questions about them) are answered on the participant "
+        "pages before the participation is complete.",
     )
     statements = ParticipantStatementOutput(many=True)
 

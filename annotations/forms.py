@@ -1,6 +1,16 @@
 from django import forms
 
 from annotations.models import VOTE_SAMPLE_MAX, Role, Study
+from annotations.questionnaire import (
+    MAX_OPTIONS,
+    MAX_QUESTIONS,
+    QuestionnaireError,
+    questions_as_text,
+    questions_parse,
+)
+
+# Form-only fields: the views turn them into model values.
+TEXT_FIELDS = ("value_questions_text", "attribute_questions_text")
 
 
 class StudyForm(forms.ModelForm):
@@ -11,6 +21,21 @@ class StudyForm(forms.ModelForm):
         help_text=(
             "What participants are asked when they write value statements. Empty: one "
             "general question about the values AI systems should hold."
+        ),
+    )
+
+    attribute_questions_text = forms.CharField(
+        label="Questions about participants (optional, one per line)",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text=(
+            "Asked after the statements; answers become the participant's attributes, "
+            "shown only aggregated and never for groups below the minimum group size. "
+            "One question per line: name | question | option; option; ... e.g. "
+            "“region | Where do you live? | North; South; East; West”. Names are lowercase "
+            f"letters, digits and underscores; 1 to {MAX_OPTIONS} options; at most "
+            f"{MAX_QUESTIONS} questions. “Prefer not to say” is always offered. Empty: no "
+            "questions."
         ),
     )
 
@@ -62,6 +87,9 @@ class StudyForm(forms.ModelForm):
         self.fields["vote_sample_size"].widget.attrs["max"] = VOTE_SAMPLE_MAX
         if self.instance and self.instance.pk:
             self.fields["value_questions_text"].initial = "\n".join(self.instance.value_questions)
+            self.fields["attribute_questions_text"].initial = questions_as_text(
+                self.instance.attribute_questions
+            )
 
     def clean(self):
         data = super().clean()
@@ -79,6 +107,17 @@ class StudyForm(forms.ModelForm):
                 "vote_sample_size", f"At most {VOTE_SAMPLE_MAX} statements per participant."
             )
         return data
+
+    def clean_attribute_questions_text(self) -> str:
+        text = self.cleaned_data.get("attribute_questions_text") or ""
+        try:
+            self._attribute_questions = questions_parse(text)
+        except QuestionnaireError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return text
+
+    def attribute_questions(self) -> list[dict]:
+        return getattr(self, "_attribute_questions", [])
 
     def value_questions(self) -> list[str]:
         raw = self.cleaned_data.get("value_questions_text") or ""

@@ -118,6 +118,10 @@ class Study(models.Model):
         "sample, the same on every reload). 0 turns this step off.",
     )
 
+    # Optional questions about participants, answered after their statements and stored
+    # as their attributes (annotations.questionnaire): [{"key", "label", "options"}].
+    attribute_questions = models.JSONField(default=list, blank=True)
+
     # Attributes of people are personal data: shown and exported only for groups of at
     # least this many people (annotations.attributes).
     min_group_size = models.PositiveSmallIntegerField(
@@ -278,6 +282,8 @@ class Participant(models.Model):
     # shown; None until drawn (when their own statements are stored), so a reload or a
     # later approval never changes what they were asked (annotations.bridging).
     vote_sample = models.JSONField(null=True, blank=True, default=None, editable=False)
+    # When they answered the study's questionnaire about themselves (if it has one).
+    questionnaire_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -305,6 +311,7 @@ class AttributeSource(models.TextChoices):
     PROLIFIC = "prolific", "Prolific demographic export"
     IMPORT = "import", "Imported with annotations"
     MANUAL = "manual", "Entered by a researcher"
+    QUESTIONNAIRE = "questionnaire", "Answered by the participant"
 
 
 class PersonAttribute(models.Model):
@@ -331,7 +338,7 @@ class PersonAttribute(models.Model):
     key = models.CharField(max_length=100)
     value = models.CharField(max_length=200)
     source = models.CharField(
-        max_length=10, choices=AttributeSource.choices, default=AttributeSource.MANUAL
+        max_length=16, choices=AttributeSource.choices, default=AttributeSource.MANUAL
     )
     updated_at = models.DateTimeField(default=timezone.now)
 

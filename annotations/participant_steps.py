@@ -1,7 +1,8 @@
 """The order of the participant flow, and when a participation is complete.
 
 consent -> own statements -> rating others' statements (bridging votes, when the study
-asks for them and there are statements to rate) -> done. A participation is complete
+asks for them and there are statements to rate) -> questions about themselves (when the
+study has a questionnaire; asked last so that they cannot colour the statements) -> done. A participation is complete
 (``completed_at``, which releases the Prolific completion code) only when no step is
 left; every write of the flow calls :func:`participant_step` to find out.
 """
@@ -13,16 +14,19 @@ from django.db import transaction
 from annotations.bridging import vote_sample_draw, votes_pending
 from annotations.models import Moderation, Participant, Study, ValueStatement
 from annotations.participants import participant_complete
+from annotations.questionnaire import questionnaire_pending
 
 CONSENT = "consent"
 STATEMENTS = "statements"
 VOTES = "votes"
+ABOUT = "about"
 DONE = "done"
 
 STEP_TITLES = {
     CONSENT: "Consent",
     STATEMENTS: "Your statements",
     VOTES: "Other people's statements",
+    ABOUT: "About you",
     DONE: "Done",
 }
 
@@ -42,6 +46,8 @@ def participant_step(*, participant: Participant, study: Study) -> str:
             participant.vote_sample = vote_sample_draw(participant=locked, study=study)
     if votes_pending(participant=participant):
         return VOTES
+    if questionnaire_pending(participant=participant, study=study):
+        return ABOUT
     participant_complete(participant=participant)
     return DONE
 
@@ -61,6 +67,8 @@ def participant_steps(*, participant: Participant, study: Study) -> list[str]:
     steps = [CONSENT, STATEMENTS]
     if _has_votes_step(study, participant):
         steps.append(VOTES)
+    if study.attribute_questions:
+        steps.append(ABOUT)
     return [*steps, DONE]
 
 

@@ -59,6 +59,7 @@ STEP_ROUTES = {
     steps.CONSENT: "participant_consent",
     steps.STATEMENTS: "participant_statements",
     steps.VOTES: "participant_votes",
+    steps.ABOUT: "participant_about",
     steps.DONE: "participant_done",
 }
 
