@@ -41,6 +41,7 @@ from annotations.models import (
     Study,
     ValueStatement,
 )
+from annotations.participant_steps import participant_step
 from annotations.participants import token_from_session
 from annotations.statements import (
     STATEMENT_MAX_CHARS,
@@ -146,10 +147,17 @@ class ParticipantStatementsOutput(serializers.Serializer):
     max_chars = serializers.IntegerField()
     consented = serializers.BooleanField()
     completed = serializers.BooleanField()
+    next_step = serializers.ChoiceField(
+        choices=["consent", "statements", "votes", "about", "done"],
+        help_text="The participant's next step; 'votes' (rate others' statements) and "
+        "'about' (the study's questions about them) are answered on the participant "
+        "pages before the participation is complete.",
+    )
     statements = ParticipantStatementOutput(many=True)
 
 
 def _statements_payload(study: Study, participant: Participant) -> dict[str, Any]:
+    step = participant_step(participant=participant, study=study)  # may complete them
     return {
         "study": study.name,
         "questions": study.questions(),
@@ -160,6 +168,7 @@ def _statements_payload(study: Study, participant: Participant) -> dict[str, Any
         "max_chars": STATEMENT_MAX_CHARS,
         "consented": participant.consented_at is not None,
         "completed": participant.completed_at is not None,
+        "next_step": step,
         "statements": list(participant.statements.order_by("id")),
     }
 

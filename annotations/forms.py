@@ -1,6 +1,16 @@
 from django import forms
 
-from annotations.models import Role, Study
+from annotations.models import VOTE_SAMPLE_MAX, Role, Study
+from annotations.questionnaire import (
+    MAX_OPTIONS,
+    MAX_QUESTIONS,
+    QuestionnaireError,
+    questions_as_text,
+    questions_parse,
+)
+
+# Form-only fields: the views turn them into model values.
+TEXT_FIELDS = ("value_questions_text", "attribute_questions_text")
 
 
 class StudyForm(forms.ModelForm):
@@ -14,6 +24,21 @@ class StudyForm(forms.ModelForm):
         ),
     )
 
+    attribute_questions_text = forms.CharField(
+        label="Questions about participants (optional, one per line)",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text=(
+            "Asked after the statements; answers become the participant's attributes, "
+            "shown only aggregated and never for groups below the minimum group size. "
+            "One question per line: name | question | option; option; ... e.g. "
+            "“region | Where do you live? | North; South; East; West”. Names are lowercase "
+            f"letters, digits and underscores; 1 to {MAX_OPTIONS} options; at most "
+            f"{MAX_QUESTIONS} questions. “Prefer not to say” is always offered. Empty: no "
+            "questions."
+        ),
+    )
+
     class Meta:
         model = Study
         fields = [
@@ -22,6 +47,7 @@ class StudyForm(forms.ModelForm):
             "consent_text",
             "statements_min",
             "statements_max",
+            "vote_sample_size",
             "prolific_completion_code",
             "participation",
             "reveal_prolific_ids",
@@ -57,8 +83,13 @@ class StudyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["vote_sample_size"].required = False
+        self.fields["vote_sample_size"].widget.attrs["max"] = VOTE_SAMPLE_MAX
         if self.instance and self.instance.pk:
             self.fields["value_questions_text"].initial = "\n".join(self.instance.value_questions)
+            self.fields["attribute_questions_text"].initial = questions_as_text(
+                self.instance.attribute_questions
+            )
 
     def clean(self):
         data = super().clean()
@@ -67,7 +98,26 @@ class StudyForm(forms.ModelForm):
             self.add_error("statements_max", "Must be at least the minimum.")
         if hi is not None and hi > 20:
             self.add_error("statements_max", "At most 20 statements per participant.")
+        votes = data.get("vote_sample_size")
+        if votes is None and "vote_sample_size" not in self.errors:
+            # Left empty (or posted by an older form): keep the current setting.
+            data["vote_sample_size"] = self.instance.vote_sample_size
+        elif votes is not None and votes > VOTE_SAMPLE_MAX:
+            self.add_error(
+                "vote_sample_size", f"At most {VOTE_SAMPLE_MAX} statements per participant."
+            )
         return data
+
+    def clean_attribute_questions_text(self) -> str:
+        text = self.cleaned_data.get("attribute_questions_text") or ""
+        try:
+            self._attribute_questions = questions_parse(text)
+        except QuestionnaireError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return text
+
+    def attribute_questions(self) -> list[dict]:
+        return getattr(self, "_attribute_questions", [])
 
     def value_questions(self) -> list[str]:
         raw = self.cleaned_data.get("value_questions_text") or ""

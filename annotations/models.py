@@ -64,6 +64,9 @@ class Split(models.TextChoices):
     UNASSIGNED = "unassigned", "Unassigned"
 
 
+VOTE_SAMPLE_MAX = 50
+
+
 class Study(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -106,6 +109,19 @@ class Study(models.Model):
     # Annotation
     reason_min_length = models.PositiveSmallIntegerField(default=15)
 
+    # Bridging votes: after writing their own statements, participants rate this many
+    # approved statements of others (annotations.bridging). 0 turns the step off.
+    vote_sample_size = models.PositiveSmallIntegerField(
+        default=10,
+        help_text="After writing their own statements, each participant rates this many "
+        "approved statements of other participants as agree / disagree / pass (a random "
+        "sample, the same on every reload). 0 turns this step off.",
+    )
+
+    # Optional questions about participants, answered after their statements and stored
+    # as their attributes (annotations.questionnaire): [{"key", "label", "options"}].
+    attribute_questions = models.JSONField(default=list, blank=True)
+
     # Attributes of people are personal data: shown and exported only for groups of at
     # least this many people (annotations.attributes).
     min_group_size = models.PositiveSmallIntegerField(
@@ -128,6 +144,10 @@ class Study(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(min_group_size__gte=2), name="study_min_group_size_at_least_two"
+            ),
+            models.CheckConstraint(
+                condition=Q(vote_sample_size__lte=VOTE_SAMPLE_MAX),
+                name="study_vote_sample_size_at_most_max",
             ),
         ]
 
@@ -258,6 +278,12 @@ class Participant(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Ids of the others' statements drawn for this participant to rate, in the order
+    # shown; None until drawn (when their own statements are stored), so a reload or a
+    # later approval never changes what they were asked (annotations.bridging).
+    vote_sample = models.JSONField(null=True, blank=True, default=None, editable=False)
+    # When they answered the study's questionnaire about themselves (if it has one).
+    questionnaire_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -285,6 +311,7 @@ class AttributeSource(models.TextChoices):
     PROLIFIC = "prolific", "Prolific demographic export"
     IMPORT = "import", "Imported with annotations"
     MANUAL = "manual", "Entered by a researcher"
+    QUESTIONNAIRE = "questionnaire", "Answered by the participant"
 
 
 class PersonAttribute(models.Model):
@@ -311,7 +338,7 @@ class PersonAttribute(models.Model):
     key = models.CharField(max_length=100)
     value = models.CharField(max_length=200)
     source = models.CharField(
-        max_length=10, choices=AttributeSource.choices, default=AttributeSource.MANUAL
+        max_length=16, choices=AttributeSource.choices, default=AttributeSource.MANUAL
     )
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -505,6 +532,38 @@ class ValueStatement(models.Model):
         if self.participant_id:
             return self.participant.pseudonym
         return self.external_participant or "anonymous"
+
+
+class VoteChoice(models.TextChoices):
+    AGREE = "agree", "Agree"
+    DISAGREE = "disagree", "Disagree"
+    PASS = "pass", "Pass / unsure"
+
+
+class StatementVote(models.Model):
+    """A participant's rating of another participant's approved value statement
+    (Polis-style bridging votes). One per participant and statement."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="votes")
+    statement = models.ForeignKey(ValueStatement, on_delete=models.CASCADE, related_name="votes")
+    vote = models.CharField(max_length=10, choices=VoteChoice.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "statement"], name="vote_one_per_participant_statement"
+            ),
+            models.CheckConstraint(
+                condition=Q(vote__in=VoteChoice.values), name="vote_valid_value"
+            ),
+        ]
+        indexes = [models.Index(fields=["statement", "vote"], name="vote_statement_vote")]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} {self.vote} {self.statement_id}"
 
 
 class Invitation(models.Model):

@@ -13,8 +13,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from annotations.bridging import vote_sample_draw
 from annotations.models import Moderation, Participant, Study, ValueStatement
-from annotations.participants import participant_complete
+from annotations.participant_steps import participant_step
 from gcai.dbid import is_db_id
 
 STATEMENT_MIN_CHARS = 20
@@ -92,7 +93,8 @@ def _validate(study: Study, items: Sequence[StatementInput]) -> list[StatementIn
 def statements_submit(
     *, participant: Participant, study: Study, items: Sequence[StatementInput]
 ) -> list[ValueStatement]:
-    """Store a participant's statements in one go and mark their participation complete.
+    """Store a participant's statements in one go, draw the others' statements they will
+    rate, and mark their participation complete when no step is left.
 
     Refused with nothing stored when the participant belongs to another study, has not
     consented, has already submitted, or when any statement is out of bounds.
@@ -125,8 +127,12 @@ def statements_submit(
                 for item in valid
             ]
         )
-        participant_complete(participant=locked)
+        # Others' statements to rate are drawn now, before this participant's own can
+        # be approved; with none to rate (or no other step) the participation is complete.
+        vote_sample_draw(participant=locked, study=study)
+        participant_step(participant=locked, study=study)
     participant.completed_at = locked.completed_at
+    participant.vote_sample = locked.vote_sample
     return created
 
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from annotations import selectors, services
 from annotations.access import has_role, studies_for, study_for
 from annotations.dashboard import study_dashboard
-from annotations.forms import InvitationForm, StudyForm
+from annotations.forms import TEXT_FIELDS, InvitationForm, StudyForm
 from annotations.invitations import invitations_pending
 from annotations.models import Role
 
@@ -31,13 +31,14 @@ def study_create(request):
         fields = {
             k: v
             for k, v in form.cleaned_data.items()
-            if k not in ("name", "description", "value_questions_text")
+            if k not in ("name", "description", *TEXT_FIELDS)
         }
         study = services.study_create(
             user=request.user,
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
             value_questions=form.value_questions(),
+            attribute_questions=form.attribute_questions(),
             **fields,
         )
         messages.success(request, f"Study “{study.name}” created.")
@@ -51,10 +52,13 @@ def study_edit(request, study_id: int):
     study = study_for(request.user, study_id)
     form = StudyForm(request.POST or None, instance=study)
     if request.method == "POST" and form.is_valid():
-        fields = {k: v for k, v in form.cleaned_data.items() if k != "value_questions_text"}
+        fields = {k: v for k, v in form.cleaned_data.items() if k not in TEXT_FIELDS}
         try:
             study = services.study_update(
-                study=study, value_questions=form.value_questions(), **fields
+                study=study,
+                value_questions=form.value_questions(),
+                attribute_questions=form.attribute_questions(),
+                **fields,
             )
         except services.StudyChangeRefused as exc:
             form.add_error(exc.field, str(exc))

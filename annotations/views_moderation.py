@@ -8,12 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.access import study_for
 from annotations.api_annotate import statement_queryset
+from annotations.bridging import vote_counts, votes_export_csv
 from annotations.models import Moderation
 from annotations.statements import (
     StatementError,
@@ -96,6 +98,10 @@ def moderation_queue(request, study_id: int):
     )
     qs = statement_queryset(study=study, moderation=None if state == "all" else state)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Others' ratings of each statement: totals only, never who voted how.
+    votes = vote_counts(statement_ids=[s.pk for s in page.object_list])
+    for s in page.object_list:
+        s.vote_totals = votes.get(s.pk)
     tabs = [
         {"state": key, "label": label, "count": counts[key]}
         for key, label in [
@@ -112,5 +118,19 @@ def moderation_queue(request, study_id: int):
         "state": state,
         "tabs": tabs,
         "undo": undo if undo and undo.get("study") == study.pk else None,
+        "votes_enabled": study.vote_sample_size > 0,
     }
     return render(request, "annotations/moderation.html", context)
+
+
+@login_required
+@require_GET
+def export_votes(request, study_id: int):
+    """Every rating of a statement, one row each; voters under pseudonyms only."""
+    study = study_for(request.user, study_id)
+    response = StreamingHttpResponse(
+        votes_export_csv(study=study), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-votes.csv"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

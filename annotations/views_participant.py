@@ -12,6 +12,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from annotations import participant_steps as steps
 from annotations.api_annotate import participant_request_allowed, study_for_entry
 from annotations.browser import browser_key, remember_browser
 from annotations.models import Participant, Study
@@ -54,12 +55,18 @@ def _too_many(request, study: Study | None) -> HttpResponse:
     )
 
 
+STEP_ROUTES = {
+    steps.CONSENT: "participant_consent",
+    steps.STATEMENTS: "participant_statements",
+    steps.VOTES: "participant_votes",
+    steps.ABOUT: "participant_about",
+    steps.DONE: "participant_done",
+}
+
+
 def _next_step(study: Study, participant: Participant):
-    if participant.completed_at is not None:
-        return redirect("participant_done", entry_token=study.entry_token)
-    if participant.consented_at is not None:
-        return redirect("participant_statements", entry_token=study.entry_token)
-    return redirect("participant_consent", entry_token=study.entry_token)
+    step = steps.participant_step(participant=participant, study=study)
+    return redirect(STEP_ROUTES[step], entry_token=study.entry_token)
 
 
 def _participant(request, study: Study) -> tuple[Participant | None, HttpResponse | None]:
@@ -138,7 +145,11 @@ def participant_consent_page(request, entry_token: str):
         return _next_step(study, participant)
     if participant.consented_at is not None:
         return _next_step(study, participant)
-    return render(request, "annotations/participant_consent.html", {"study": study})
+    context = {
+        "study": study,
+        **steps.step_position(participant=participant, study=study, step=steps.CONSENT),
+    }
+    return render(request, "annotations/participant_consent.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -149,7 +160,7 @@ def participant_statements_page(request, entry_token: str):
         return refusal
     if not participant_request_allowed(request, token=participant.token):
         return _too_many(request, study)
-    if participant.consented_at is None or participant.completed_at is not None:
+    if steps.participant_step(participant=participant, study=study) != steps.STATEMENTS:
         return _next_step(study, participant)
     slots = statement_slots(study)
     errors: dict[str, str] = {}
@@ -165,7 +176,7 @@ def participant_statements_page(request, entry_token: str):
             message, errors = exc.message, exc.errors
             status = 409 if exc.code == "duplicate" else 400
         else:
-            return redirect("participant_done", entry_token=study.entry_token)
+            return _next_step(study, participant)
     for slot in slots:
         slot["error"] = errors.get(f"statements.{slot['index']}", "")
     context = {
@@ -176,6 +187,7 @@ def participant_statements_page(request, entry_token: str):
         "min_chars": STATEMENT_MIN_CHARS,
         "max_chars": STATEMENT_MAX_CHARS,
         "questions": study.questions(),
+        **steps.step_position(participant=participant, study=study, step=steps.STATEMENTS),
     }
     return render(request, "annotations/participant_statements.html", context, status=status)
 
@@ -199,6 +211,7 @@ def participant_done(request, entry_token: str):
         "statements": participant.statements.order_by("id"),
         "prolific": bool(participant.prolific_pid),
         "has_code": bool(_completion_url(study, participant)),
+        **steps.step_position(participant=participant, study=study, step=steps.DONE),
     }
     return render(request, "annotations/participant_done.html", context)
 

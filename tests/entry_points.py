@@ -26,6 +26,8 @@ PUBLIC: dict[str, str] = {
     "participant_entry": "participant entry link; study's shared entry token, no data shown",
     "participant_consent": "participant page; who they are comes only from their session",
     "participant_statements": "participant page; who they are comes only from their session",
+    "participant_votes": "participant page; who they are comes only from their session",
+    "participant_about": "participant page; who they are comes only from their session",
     "participant_done": "participant page; who they are comes only from their session",
     "participant_finish": "Prolific completion redirect; participant from their session",
     "api_participant_statements": "participant API; session-identified, CSRF, throttled",

@@ -119,6 +119,17 @@ def _attributes(owned):
     return {"study_id": study.pk}, {}
 
 
+def _votes(owned):
+    from annotations.models import StatementVote
+
+    study = owned["study"]
+    statement = StatementFactory(study=study, participant=None, external_participant=FORMULA)
+    StatementVote.objects.create(
+        participant=ParticipantFactory(study=study), statement=statement, vote="agree"
+    )
+    return {"study_id": study.pk}, {}
+
+
 def _group_comparison(owned):
     from tests.groups.groups_owned_objects import make_comparison
 
@@ -141,6 +152,7 @@ CSV_EXPORTS: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str
     "api_evaluation_export_csv": _evaluation,
     "evaluation_compare_csv": _evaluation_group,
     "study_attributes_export": _attributes,
+    "study_export_votes": _votes,
     "group_comparison_csv": _group_comparison,
 }
 

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from gcai.constitutions import api
+from gcai.constitutions import api, consensus_api
 
 RUN = "studies/<id:study_id>/runs/<id:run_id>"
 CONSTITUTION = "studies/<id:study_id>/constitutions/<id:constitution_id>"
@@ -24,12 +24,18 @@ urlpatterns = [
         api.RunArtifactDetailAPI.as_view(),
         name="api_run_artifact_detail",
     ),
+    path(f"{RUN}/consensus/", consensus_api.RunConsensusAPI.as_view(), name="api_run_consensus"),
     path(
         "studies/<id:study_id>/constitutions/",
         api.ConstitutionListAPI.as_view(),
         name="api_constitutions",
     ),
     path(f"{CONSTITUTION}/", api.ConstitutionDetailAPI.as_view(), name="api_constitution_detail"),
+    path(
+        f"{CONSTITUTION}/consensus/",
+        consensus_api.ConstitutionConsensusAPI.as_view(),
+        name="api_constitution_consensus",
+    ),
     path(
         f"{CONSTITUTION}/versions/",
         api.ConstitutionVersionCreateAPI.as_view(),

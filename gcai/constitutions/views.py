@@ -19,6 +19,7 @@ from annotations import selectors as dataset_selectors
 from annotations.access import study_for
 from annotations.models import Study
 from gcai.constitutions import run_exports, runs, selectors, services, stage_views
+from gcai.constitutions.consensus import principles_consensus
 from gcai.constitutions.forms import (
     ComparisonForm,
     ConstitutionEditForm,
@@ -137,6 +138,13 @@ def runs_create_comparison(request, study_id: int):
 def run_detail(request, study_id: int, run_id: int):
     run = _run_for(request, study_id, run_id)
     stages = selectors.run_stages_list(run=run)
+    principles = selectors.run_principles(run=run)
+    bridging = principles_consensus(
+        study=run.study,
+        items=[(p.rank, p, p.text) for p in principles],
+        attribute=request.GET.get("attribute"),
+        order=request.GET.get("order", "position"),
+    )
     views = [stage_views.stage_artifact_view(run=run, info=info) for info in stages]
     partners = []
     if run.comparison_group:
@@ -153,7 +161,8 @@ def run_detail(request, study_id: int, run_id: int):
         "overall": run_overall(run=run, stages=stages),
         "groups": stage_views.stage_groups(views=views, method=run.method),
         "stored_count": sum(1 for s in stages if s.stored),
-        "principles": selectors.run_principles(run=run),
+        "principles": principles,
+        "bridging": bridging,
         "constitutions": list(run.constitutions.order_by("version", "pk")),
         "partners": partners,
         "n_training_pairs": run.training_pairs.count(),
@@ -271,9 +280,16 @@ def constitution_detail(request, study_id: int, constitution_id: int):
         principle_ids=[item.principle_id for item in items],
         cap=EVIDENCE_CAP_MORE if more else EVIDENCE_CAP,
     )
+    bridging = principles_consensus(
+        study=constitution.study,
+        items=[(item.position, item.principle, item.text) for item in items],
+        attribute=request.GET.get("attribute"),
+        order=request.GET.get("order", "position"),
+    )
     context = {
         "study": constitution.study,
         "constitution": constitution,
+        "bridging": bridging,
         "rows": [(item, evidence[item.principle_id]) for item in items],
         "versions": selectors.constitution_versions_list(constitution=constitution),
         "evidence_more": more,

@@ -368,6 +368,7 @@ for _name in (
     "api_run_cancel",
     "api_run_resume",
     "api_run_artifacts",
+    "api_run_consensus",
 ):
     entry_points.register(_name)(_run_kwargs)
 
@@ -385,6 +386,7 @@ for _name in (
     "constitution_edit",
     "constitution_publish",
     "api_constitution_detail",
+    "api_constitution_consensus",
     "api_constitution_new_version",
     "api_constitution_publish",
 ):
