@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -10,6 +11,7 @@ from annotations.access import studies_for
 from annotations.models import (
     Annotation,
     Dataset,
+    Membership,
     Moderation,
     PreferencePair,
     Role,
@@ -73,3 +75,26 @@ def dataset_label_counts(*, dataset_id: int) -> dict[str, int]:
     )
     counts["annotations"] = Annotation.objects.filter(pair__dataset_id=dataset_id).count()
     return counts
+
+
+def annotator_pseudonyms(study: Study, user_ids: Iterable[int]) -> dict[int, str]:
+    """Study pseudonyms of annotator accounts; never usernames or emails."""
+    out: dict[int, str] = {}
+    rows = (
+        Membership.objects.filter(study=study, user_id__in=set(user_ids))
+        .order_by("user_id", "role")  # "annotator" sorts before "researcher"
+        .values_list("user_id", "role", "pseudonym")
+    )
+    for user_id, role, pseudonym in rows:
+        if role == Role.ANNOTATOR or user_id not in out:
+            out.setdefault(user_id, pseudonym)
+    return out
+
+
+def annotation_author(annotation: Annotation, pseudonyms: dict[int, str]) -> str:
+    """Who wrote an annotation, as a pseudonym only."""
+    if annotation.annotator_id:
+        return pseudonyms.get(annotation.annotator_id) or "annotator without pseudonym"
+    if annotation.participant_id:
+        return annotation.participant.pseudonym
+    return annotation.external_annotator or "unknown"

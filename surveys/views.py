@@ -14,9 +14,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotations.access import study_for
+from gcai import charts
 from gcai.constitutions.llm import embedded_model_of
 from gcai.core.stats import MIN_N_RATINGS
-from surveys import charts, exports, selectors, services
+from surveys import exports, selectors, services
 from surveys.forms import SurveyForm
 from surveys.models import Survey, SurveyStatus
 from surveys.results import response_counts, survey_results_compute

@@ -18,7 +18,6 @@ from annotations.importers.base import (
     PairFormat,
     PairRow,
     ParseOptions,
-    RecordFormat,
     StatementRow,
     is_empty_response,
     pair_format_choices,
@@ -27,7 +26,7 @@ from annotations.importers.base import (
 )
 from annotations.importers.detect import pair_format_detect, pair_format_resolve, sniff
 from annotations.importers.generic import mapping_parse
-from annotations.importers.readers import TextSource
+from annotations.importers.readers import RecordFormat, TextSource
 from annotations.importers.statements import statements_parse
 
 __all__ = [

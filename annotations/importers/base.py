@@ -5,7 +5,7 @@ know nothing about the database, so a format can be tested without Django and th
 saving rules (one transaction, duplicates, chunks) live in one place,
 ``annotations.imports``.
 
-Adding a format is one small class: subclass ``RecordFormat`` (JSONL/CSV records) or
+Adding a format is one small class: subclass ``readers.RecordFormat`` (JSONL/CSV records) or
 ``PairFormat`` (whole documents), give it a ``name``, a ``label``, a ``score`` that
 recognises its columns, and ``pair_from_record``; decorate it with ``@register``.
 """
@@ -387,24 +387,6 @@ class PairFormat:
         return 0
 
     def parse(self, source, sniffed: Sniffed, options: ParseOptions) -> Iterator[PairRow]:
-        raise NotImplementedError
-
-
-class RecordFormat(PairFormat):
-    """A format whose file is a sequence of records (JSON Lines or CSV rows)."""
-
-    def parse(self, source, sniffed: Sniffed, options: ParseOptions) -> Iterator[PairRow]:
-        from annotations.importers.readers import iter_records
-
-        for record in iter_records(source, sniffed, on_error=options.on_error):
-            try:
-                row = self.pair_from_record(record, options)
-            except DataImportError as exc:
-                row_failed(options, exc)
-                continue
-            yield row
-
-    def pair_from_record(self, record: Record, options: ParseOptions) -> PairRow:
         raise NotImplementedError
 
 

@@ -23,13 +23,13 @@ from annotations.importers.base import (
     PairRow,
     ParseOptions,
     Record,
-    RecordFormat,
     Sniffed,
     preference_from,
     register,
     timestamp_from,
 )
 from annotations.importers.chat import messages_from, render_messages
+from annotations.importers.readers import RecordFormat
 
 PAIR_KEYS = {
     "id",

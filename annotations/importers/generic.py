@@ -16,11 +16,11 @@ from annotations.importers.base import (
     PairRow,
     ParseOptions,
     Record,
-    RecordFormat,
     place_chosen,
     register,
     row_key,
 )
+from annotations.importers.readers import RecordFormat
 
 TARGETS = {
     "prompt": "the prompt",

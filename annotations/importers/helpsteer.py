@@ -19,11 +19,11 @@ from annotations.importers.base import (
     PairRow,
     ParseOptions,
     Record,
-    RecordFormat,
     Sniffed,
     register,
 )
 from annotations.importers.chat import messages_from, render_messages
+from annotations.importers.readers import RecordFormat
 
 RESPONSE_KEYS = (("response_1", "response1"), ("response_2", "response2"))
 STRENGTH_KEYS = ("preference_strength", "overall_preference")

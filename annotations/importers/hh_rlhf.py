@@ -12,13 +12,13 @@ from annotations.importers.base import (
     PairRow,
     ParseOptions,
     Record,
-    RecordFormat,
     Sniffed,
     place_chosen,
     register,
     row_key,
 )
 from annotations.importers.chat import hh_turns, render_messages, response_text, shared_prefix
+from annotations.importers.readers import RecordFormat
 
 KNOWN = {"chosen", "rejected", "id"}
 

@@ -29,14 +29,13 @@ from annotations.importers.base import (
     PairRow,
     ParseOptions,
     Record,
-    RecordFormat,
     Sniffed,
     preference_from,
     register,
     row_failed,
     timestamp_from,
 )
-from annotations.importers.readers import undecodable_field
+from annotations.importers.readers import RecordFormat, undecodable_field
 
 _INSTRUCTION_OUTPUT = re.compile(r"\AInstruction:[ \t]*(.*?)\n\nOutput:[ \t]*(.*)\Z", re.DOTALL)
 ICAI_KNOWN_COLUMNS = {"index", "text_a", "text_b", "preferred_text", "input"}

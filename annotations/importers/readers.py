@@ -1,4 +1,5 @@
-"""Streaming readers: bytes in, numbered text lines and records out.
+"""Streaming readers: bytes in, numbered text lines and records out; and ``RecordFormat``,
+the base of every format read record by record (JSON Lines or CSV rows).
 
 Files are read one line at a time from the binary stream, so a 100 MB upload never sits
 in memory as a whole, and every error can name its exact line. Decoding is per line:
@@ -19,7 +20,16 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from annotations.importers.base import DataImportError, Record, RowErrorFn, Sniffed
+from annotations.importers.base import (
+    DataImportError,
+    PairFormat,
+    PairRow,
+    ParseOptions,
+    Record,
+    RowErrorFn,
+    Sniffed,
+    row_failed,
+)
 from gcai.csvsafe import unescape_cell
 
 # Responses can be long; the csv module's default cap (128 KiB per field) is not a
@@ -262,3 +272,19 @@ def iter_csv(
                 _row_failed(on_error, encoding_error(row=row_no, line=first_line, field=bad))
                 continue
         yield Record(data=data, line=first_line, row=row_no)
+
+
+class RecordFormat(PairFormat):
+    """A format whose file is a sequence of records (JSON Lines or CSV rows)."""
+
+    def parse(self, source, sniffed: Sniffed, options: ParseOptions) -> Iterator[PairRow]:
+        for record in iter_records(source, sniffed, on_error=options.on_error):
+            try:
+                row = self.pair_from_record(record, options)
+            except DataImportError as exc:
+                row_failed(options, exc)
+                continue
+            yield row
+
+    def pair_from_record(self, record: Record, options: ParseOptions) -> PairRow:
+        raise NotImplementedError

@@ -14,13 +14,13 @@ from annotations.importers.base import (
     PairRow,
     ParseOptions,
     Record,
-    RecordFormat,
     Sniffed,
     place_chosen,
     register,
     row_key,
 )
 from annotations.importers.chat import messages_from, render_messages, response_text, shared_prefix
+from annotations.importers.readers import RecordFormat
 
 KNOWN = {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "prompt_id", "id"}
 # Repeats of the chosen conversation: dropped rather than stored twice per pair.

@@ -18,8 +18,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotations.access import object_for, study_for
+from gcai.charts import PALETTE, Bar, bar_chart, percent
 from gcai.constitutions import evaluation_reports, evaluations
-from gcai.constitutions.charts import PALETTE, Bar, bar_chart, percent_format
 from gcai.constitutions.evaluations import EvaluationError
 from gcai.constitutions.llm import embedded_model_of
 from gcai.constitutions.models import Constitution, Evaluation
@@ -280,7 +280,7 @@ def _summary_chart(metrics: dict[str, Any], chart_id: str, columns: Any):
         title="Preference reconstruction with 95% intervals",
         chart_id=chart_id,
         domain=(0.0, 1.0),
-        value_format=percent_format,
+        value_format=percent,
         references=[(0.5, "50%")],
     )
 
@@ -311,7 +311,7 @@ def _principle_charts(principles: list[dict[str, Any]]) -> list[Any]:
                     title=title,
                     chart_id=f"principles-{key}",
                     domain=(0.0, 1.0),
-                    value_format=percent_format,
+                    value_format=percent,
                     label_chars=36,
                 ),
             )
@@ -450,7 +450,7 @@ def evaluation_compare(request, study_id: int, group: str):
                 title=f"{title} with 95% intervals",
                 chart_id=f"compare-{key}",
                 domain=(0.0, 1.0),
-                value_format=percent_format,
+                value_format=percent,
                 references=[(0.5, "50%")] if key.startswith("accuracy") else [],
                 label_chars=36,
             ),

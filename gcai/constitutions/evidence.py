@@ -14,6 +14,8 @@ from typing import Any
 
 from django.db.models import Count
 
+from annotations.models import Annotation, PreferencePair
+from annotations.selectors import annotation_author, annotator_pseudonyms
 from gcai.constitutions.models import Principle
 
 EVIDENCE_KINDS: tuple[str, ...] = ("annotations", "statements", "pairs")
@@ -76,9 +78,6 @@ def pair_evidence_get(*, study: Any, pair_id: int) -> dict[str, Any]:
 
     Raises ``PreferencePair.DoesNotExist`` for a pair outside ``study``.
     """
-    from annotations.models import Annotation, PreferencePair
-    from gcai.constitutions.selectors import _annotator_pseudonyms, annotation_author
-
     pair = PreferencePair.objects.select_related("dataset").get(pk=pair_id, dataset__study=study)
     annotations = list(
         Annotation.objects.filter(pair=pair)
@@ -87,7 +86,7 @@ def pair_evidence_get(*, study: Any, pair_id: int) -> dict[str, Any]:
         .select_related("participant")
         .order_by("pk")
     )
-    names = _annotator_pseudonyms(study, [a.annotator_id for a in annotations if a.annotator_id])
+    names = annotator_pseudonyms(study, [a.annotator_id for a in annotations if a.annotator_id])
     principles = list(
         Principle.objects.filter(supporting_pairs=pair)
         .select_related("run")

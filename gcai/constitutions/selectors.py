@@ -23,12 +23,11 @@ from django.db.models.functions import RowNumber
 
 from annotations.models import (
     Annotation,
-    Membership,
     PreferencePair,
-    Role,
     Study,
     ValueStatement,
 )
+from annotations.selectors import annotation_author, annotator_pseudonyms
 from gcai.constitutions import pipeline
 from gcai.constitutions.evidence import EVIDENCE_KINDS, evidence_total, zero_counts
 from gcai.constitutions.evidence import principle_evidence_counts as evidence_counts_of
@@ -280,29 +279,6 @@ def _paginate(
 # --------------------------------------------------------------------------- input lookups
 
 
-def _annotator_pseudonyms(study: Study, user_ids: Iterable[int]) -> dict[int, str]:
-    """Study pseudonyms of annotator accounts; never usernames or emails."""
-    out: dict[int, str] = {}
-    rows = (
-        Membership.objects.filter(study=study, user_id__in=set(user_ids))
-        .order_by("user_id", "role")  # "annotator" sorts before "researcher"
-        .values_list("user_id", "role", "pseudonym")
-    )
-    for user_id, role, pseudonym in rows:
-        if role == Role.ANNOTATOR or user_id not in out:
-            out.setdefault(user_id, pseudonym)
-    return out
-
-
-def annotation_author(annotation: Annotation, pseudonyms: dict[int, str]) -> str:
-    """Who wrote an annotation, as a pseudonym only."""
-    if annotation.annotator_id:
-        return pseudonyms.get(annotation.annotator_id) or "annotator without pseudonym"
-    if annotation.participant_id:
-        return annotation.participant.pseudonym
-    return annotation.external_annotator or "unknown"
-
-
 def _pairs_by_id(study: Study, ids: Iterable[Any]) -> dict[str, PreferencePair]:
     pks = {int(i) for i in ids if str(i).isdigit()}
     if not pks:
@@ -330,7 +306,7 @@ def _annotations_by_id(study: Study, ids: Iterable[Any]) -> dict[str, dict[str, 
             "participant__pseudonym",
         )
     )
-    names = _annotator_pseudonyms(study, [a.annotator_id for a in rows if a.annotator_id])
+    names = annotator_pseudonyms(study, [a.annotator_id for a in rows if a.annotator_id])
     return {
         str(a.pk): {
             "id": a.pk,
@@ -545,7 +521,7 @@ def principle_evidence_get(
         .select_related("annotation", "annotation__participant")
         .order_by("principle_id", "annotation_id")
     )
-    names = _annotator_pseudonyms(
+    names = annotator_pseudonyms(
         study, [r.annotation.annotator_id for r in ann_rows if r.annotation.annotator_id]
     )
     for r in ann_rows:

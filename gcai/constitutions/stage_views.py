@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.paginator import Page
 
-from gcai.constitutions.charts import Bar, StackedRow, bar_chart, stacked_bar_chart
+from gcai.charts import Bar, StackedRow, bar_chart, stacked_bar_chart
 from gcai.constitutions.models import (
     Method,
     PipelineRun,

@@ -17,7 +17,7 @@ import hashlib
 import random
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +27,7 @@ from gcai.core import prompts
 from gcai.core.embed import Embedder
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
 from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
+from gcai.core.serial import Stored
 from gcai.core.types import Origin, Principle
 
 RepresentativeMode = Literal["random", "centroid", "summary"]
@@ -66,7 +67,7 @@ def _uniq(values: Iterable[str]) -> list[str]:
 
 
 @dataclass(slots=True)
-class Evidence:
+class Evidence(Stored):
     """The human input behind a principle: ids of pairs, annotations, statements, people."""
 
     pair_ids: list[str] = field(default_factory=list)
@@ -105,49 +106,6 @@ class Evidence:
             "n_participants": len(self.participants),
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pair_ids": list(self.pair_ids),
-            "judgement_ids": list(self.judgement_ids),
-            "statement_ids": list(self.statement_ids),
-            "participants": list(self.participants),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
-        return cls(
-            pair_ids=list(data.get("pair_ids", [])),
-            judgement_ids=list(data.get("judgement_ids", [])),
-            statement_ids=list(data.get("statement_ids", [])),
-            participants=list(data.get("participants", [])),
-        )
-
-
-def principle_to_dict(p: Principle) -> dict[str, Any]:
-    """JSON form of a :class:`~gcai.core.types.Principle`."""
-    return {
-        "text": p.text,
-        "origin": str(p.origin),
-        "pair_ids": list(p.pair_ids),
-        "judgement_ids": list(p.judgement_ids),
-        "statement_ids": list(p.statement_ids),
-        "participants": list(p.participants),
-        "stats": dict(p.stats),
-    }
-
-
-def principle_from_dict(data: Mapping[str, Any]) -> Principle:
-    """Inverse of :func:`principle_to_dict`."""
-    return Principle(
-        text=data["text"],
-        origin=Origin(data.get("origin", Origin.ICAI)),
-        pair_ids=list(data.get("pair_ids", [])),
-        judgement_ids=list(data.get("judgement_ids", [])),
-        statement_ids=list(data.get("statement_ids", [])),
-        participants=list(data.get("participants", [])),
-        stats=dict(data.get("stats", {})),
-    )
-
 
 def make_principle(
     text: str, origin: Origin, evidence: Evidence, stats: dict[str, Any]
@@ -168,7 +126,7 @@ def make_principle(
 
 
 @dataclass(slots=True)
-class Proposal:
+class Proposal(Stored):
     """The principles one LLM call proposed for one input (pair, triplet, annotation...).
 
     ``status`` records why there may be none: ``skipped`` (input not eligible, e.g. a
@@ -177,33 +135,14 @@ class Proposal:
     """
 
     source_id: str
-    evidence: Evidence
+    evidence: Evidence = field(default_factory=Evidence)
     principles: list[str] = field(default_factory=list)
     status: ProposalStatus = "ok"
     note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source_id": self.source_id,
-            "evidence": self.evidence.to_dict(),
-            "principles": list(self.principles),
-            "status": self.status,
-            "note": self.note,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Proposal:
-        return cls(
-            source_id=data["source_id"],
-            evidence=Evidence.from_dict(data.get("evidence", {})),
-            principles=list(data.get("principles", [])),
-            status=data.get("status", "ok"),
-            note=data.get("note", ""),
-        )
-
 
 @dataclass(slots=True)
-class Proposals:
+class Proposals(Stored):
     """Output of a generation stage: one :class:`Proposal` per input, sorted by source id."""
 
     items: list[Proposal] = field(default_factory=list)
@@ -231,12 +170,8 @@ class Proposals:
             out[p.status] = out.get(p.status, 0) + 1
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"items": [p.to_dict() for p in self.items], "counts": self.counts()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Proposals:
-        return cls([Proposal.from_dict(d) for d in data.get("items", [])])
+    def _json_extra(self) -> dict[str, Any]:
+        return {"counts": self.counts()}  # the stage page reads these without the items
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -345,32 +280,15 @@ def separation_scores(vectors: np.ndarray, labels: np.ndarray) -> dict[int, floa
 
 
 @dataclass(slots=True)
-class ClusterMember:
+class ClusterMember(Stored):
     text: str
-    source_id: str
-    evidence: Evidence
+    source_id: str = ""
+    evidence: Evidence = field(default_factory=Evidence)
     similarity: float = 1.0  # cosine similarity to the cluster centroid
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "source_id": self.source_id,
-            "evidence": self.evidence.to_dict(),
-            "similarity": self.similarity,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ClusterMember:
-        return cls(
-            text=data["text"],
-            source_id=data.get("source_id", ""),
-            evidence=Evidence.from_dict(data.get("evidence", {})),
-            similarity=float(data.get("similarity", 1.0)),
-        )
 
 
 @dataclass(slots=True)
-class TextCluster:
+class TextCluster(Stored):
     """One cluster; ``members`` are ordered closest-to-centroid first."""
 
     id: int
@@ -384,45 +302,19 @@ class TextCluster:
         """Member texts without repeats, closest-to-centroid first."""
         return list(dict.fromkeys(m.text for m in self.members))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "members": [m.to_dict() for m in self.members]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TextCluster:
-        return cls(
-            id=int(data["id"]), members=[ClusterMember.from_dict(m) for m in data["members"]]
-        )
-
 
 @dataclass(slots=True)
-class ClusterOutput:
+class ClusterOutput(Stored):
     """Output of a cluster stage."""
 
-    clusters: list[TextCluster]
-    n_texts: int
-    n_clusters_requested: int
+    clusters: list[TextCluster] = field(default_factory=list)
+    n_texts: int = 0
+    n_clusters_requested: int = 0
     embedder: str = ""
     seed: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "clusters": [c.to_dict() for c in self.clusters],
-            "n_texts": self.n_texts,
-            "n_clusters_requested": self.n_clusters_requested,
-            "n_clusters": len(self.clusters),
-            "embedder": self.embedder,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ClusterOutput:
-        return cls(
-            clusters=[TextCluster.from_dict(c) for c in data.get("clusters", [])],
-            n_texts=int(data.get("n_texts", 0)),
-            n_clusters_requested=int(data.get("n_clusters_requested", 0)),
-            embedder=data.get("embedder", ""),
-            seed=int(data.get("seed", 0)),
-        )
+    def _json_extra(self) -> dict[str, Any]:
+        return {"n_clusters": len(self.clusters)}  # read by the stage page
 
 
 def embed_unique(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
@@ -472,46 +364,23 @@ def cluster_proposals(
 
 
 @dataclass(slots=True)
-class Candidate:
+class Candidate(Stored):
     """A cluster's representative principle: the candidate that voting and ranking see."""
 
     id: str
     text: str
     cluster_id: int
-    evidence: Evidence
-    cluster_size: int
-    method: str  # how the text was chosen: random | centroid | summary | single
+    evidence: Evidence = field(default_factory=Evidence)
+    cluster_size: int = 0
+    method: str = ""  # how the text was chosen: random | centroid | summary | single
     note: str = ""  # e.g. why a summary fell back to the centroid member
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "text": self.text,
-            "cluster_id": self.cluster_id,
-            "evidence": self.evidence.to_dict(),
-            "cluster_size": self.cluster_size,
-            "method": self.method,
-            "note": self.note,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
-        return cls(
-            id=data["id"],
-            text=data["text"],
-            cluster_id=int(data["cluster_id"]),
-            evidence=Evidence.from_dict(data.get("evidence", {})),
-            cluster_size=int(data.get("cluster_size", 0)),
-            method=data.get("method", ""),
-            note=data.get("note", ""),
-        )
 
 
 @dataclass(slots=True)
-class RepresentativeOutput:
+class RepresentativeOutput(Stored):
     """Output of a representative stage: one candidate per cluster, in cluster order."""
 
-    candidates: list[Candidate]
+    candidates: list[Candidate] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Candidate]:
@@ -522,13 +391,6 @@ class RepresentativeOutput:
         """Combine batches of clusters."""
         by_id = {c.id: c for part in parts for c in part.candidates}
         return cls(sorted(by_id.values(), key=lambda c: c.cluster_id))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"candidates": [c.to_dict() for c in self.candidates]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RepresentativeOutput:
-        return cls([Candidate.from_dict(c) for c in data.get("candidates", [])])
 
 
 def summary_request(

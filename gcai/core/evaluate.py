@@ -38,8 +38,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from gcai.core.judging import (
     NO_CONSTITUTION,
@@ -56,6 +55,7 @@ from gcai.core.judging import (
     principle_texts,
 )
 from gcai.core.llm.base import ChatModel
+from gcai.core.serial import Stored
 from gcai.core.stats import Estimate, bootstrap, kappa_vs_chance, proportion
 from gcai.core.types import Pair, Preference
 
@@ -85,7 +85,7 @@ _JUDGE_COLUMNS = ("a", "b", "abstain", "inconsistent")
 
 
 @dataclass(slots=True)
-class PrincipleStats:
+class PrincipleStats(Stored):
     """How one principle behaved across the scored pairs (from the analysis requests).
 
     ``relevance``: share of analysed pairs where the judge said the principle favours
@@ -104,26 +104,6 @@ class PrincipleStats:
     accuracy: Estimate
     decisive: Estimate
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "text": self.text,
-            "n_analysed": self.n_analysed,
-            "n_applied": self.n_applied,
-            "n_correct": self.n_correct,
-            "n_decisive": self.n_decisive,
-            "relevance": self.relevance.to_dict(),
-            "accuracy": self.accuracy.to_dict(),
-            "decisive": self.decisive.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PrincipleStats:
-        d = dict(data)
-        for key in ("relevance", "accuracy", "decisive"):
-            d[key] = Estimate.from_dict(d[key])
-        return cls(**d)
-
 
 _ESTIMATE_FIELDS = (
     "accuracy",
@@ -138,7 +118,7 @@ _ESTIMATE_FIELDS = (
 
 
 @dataclass(slots=True)
-class EvalMetrics:
+class EvalMetrics(Stored):
     """Preference-reconstruction metrics with confidence intervals.
 
     Scored pairs are those with a decisive human label (a/b) and a usable judgement
@@ -191,32 +171,8 @@ class EvalMetrics:
     kappa: Estimate
     confusion: dict[str, dict[str, int]]
     tie_outcomes: dict[str, int]
-    principles: list[PrincipleStats]
+    principles: list[PrincipleStats] = field(default_factory=list)
     confidence: float = 0.95
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "n_pairs": self.n_pairs,
-            "n_scored": self.n_scored,
-            "n_ties": self.n_ties,
-            "n_unlabelled": self.n_unlabelled,
-            "n_errors": self.n_errors,
-        }
-        for name in _ESTIMATE_FIELDS:
-            data[name] = getattr(self, name).to_dict()
-        data["confusion"] = {h: dict(row) for h, row in self.confusion.items()}
-        data["tie_outcomes"] = dict(self.tie_outcomes)
-        data["principles"] = [p.to_dict() for p in self.principles]
-        data["confidence"] = self.confidence
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvalMetrics:
-        d = dict(data)
-        for name in _ESTIMATE_FIELDS:
-            d[name] = Estimate.from_dict(d[name])
-        d["principles"] = [PrincipleStats.from_dict(p) for p in d.get("principles", [])]
-        return cls(**d)
 
 
 def _human(j: PairJudgement, labels: Mapping[str, Preference | str] | None) -> str:
@@ -382,33 +338,14 @@ def compare_judgements(
 
 
 @dataclass(slots=True)
-class EvalResult:
+class EvalResult(Stored):
     """Everything an evaluation produces, ready to store as JSON."""
 
     judgements: list[PairJudgement]
     metrics: EvalMetrics
     config: EvalConfig
     principles: list[str] | None  # None: the no-constitution baseline
-    usage: dict[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "principles": self.principles,
-            "metrics": self.metrics.to_dict(),
-            "judgements": [j.to_dict() for j in self.judgements],
-            "usage": dict(self.usage),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvalResult:
-        return cls(
-            judgements=[PairJudgement.from_dict(j) for j in data["judgements"]],
-            metrics=EvalMetrics.from_dict(data["metrics"]),
-            config=EvalConfig.from_dict(data["config"]),
-            principles=data["principles"],
-            usage=dict(data.get("usage", {})),
-        )
+    usage: dict[str, int | float] = field(default_factory=dict)  # counts stay ints
 
 
 def evaluate(

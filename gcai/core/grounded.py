@@ -24,8 +24,8 @@ similarity >= threshold, confirmed by an LLM check) become one principle of orig
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Self
 
 import numpy as np
 
@@ -42,13 +42,12 @@ from gcai.core.cluster import (
     cluster_proposals,
     embed_unique,
     make_principle,
-    principle_from_dict,
-    principle_to_dict,
 )
 from gcai.core.embed import Embedder
 from gcai.core.grounded_rank import Ranked, StreamRanking, rank_contextual, rank_general
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
 from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
+from gcai.core.serial import Stored
 from gcai.core.types import Constitution, Judgement, Origin, Pair, Preference, Principle, Statement
 from gcai.core.voting import (
     AGGREGATIONS,
@@ -90,7 +89,7 @@ SAME_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(slots=True)
-class GcaiConfig:
+class GcaiConfig(Stored):
     """Settings of a GCAI run."""
 
     method: str = "gcai"
@@ -168,11 +167,9 @@ class GcaiConfig:
         n_ctx = int(self.max_principles * self.contextual_share + 0.5)  # round half up
         return n_ctx, self.max_principles - n_ctx
 
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GcaiConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        # Settings typed by people: unknown keys are errors and validate() checks values.
         return settings_from_dict(cls, data, "GCAI")
 
 
@@ -375,60 +372,25 @@ def vote_contextual(
 
 
 @dataclass(slots=True)
-class DuplicateCheck:
+class DuplicateCheck(Stored):
     """A cross-stream pair above the similarity threshold and the LLM's verdict on it."""
 
     contextual_id: str
     general_id: str
     similarity: float
-    same: bool | None  # None: the check failed, so the pair is not merged
+    same: bool | None = None  # None: the check failed, so the pair is not merged
     merged: bool = False
     note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "contextual_id": self.contextual_id,
-            "general_id": self.general_id,
-            "similarity": self.similarity,
-            "same": self.same,
-            "merged": self.merged,
-            "note": self.note,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DuplicateCheck:
-        return cls(
-            contextual_id=data["contextual_id"],
-            general_id=data["general_id"],
-            similarity=float(data["similarity"]),
-            same=data.get("same"),
-            merged=bool(data.get("merged", False)),
-            note=data.get("note", ""),
-        )
-
 
 @dataclass(slots=True)
-class MergeOutput:
+class MergeOutput(Stored):
     """Output of the merge stage: the constitution's principles and every decision."""
 
-    principles: list[Principle]
-    checks: list[DuplicateCheck]
-    dropped: dict[str, str]  # candidate id -> why it is not in the constitution
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "principles": [principle_to_dict(p) for p in self.principles],
-            "checks": [c.to_dict() for c in self.checks],
-            "dropped": dict(self.dropped),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MergeOutput:
-        return cls(
-            principles=[principle_from_dict(p) for p in data.get("principles", [])],
-            checks=[DuplicateCheck.from_dict(c) for c in data.get("checks", [])],
-            dropped=dict(data.get("dropped", {})),
-        )
+    principles: list[Principle] = field(default_factory=list)
+    checks: list[DuplicateCheck] = field(default_factory=list)
+    # candidate id -> why it is not in the constitution
+    dropped: dict[str, str] = field(default_factory=dict)
 
 
 def _same_request(first: str, second: str, config: GcaiConfig) -> ChatRequest:
@@ -590,7 +552,7 @@ def _principle(
 
 
 @dataclass(slots=True)
-class GcaiResult:
+class GcaiResult(Stored):
     """Every stage's output of a library run, and the resulting constitution."""
 
     config: GcaiConfig
@@ -608,37 +570,6 @@ class GcaiResult:
     @property
     def constitution(self) -> Constitution:
         return Constitution(principles=list(self.merged.principles), title="gcai")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "contextual_proposals": self.contextual_proposals.to_dict(),
-            "contextual_clusters": self.contextual_clusters.to_dict(),
-            "contextual_candidates": self.contextual_candidates.to_dict(),
-            "contextual_votes": self.contextual_votes.to_dict(),
-            "contextual_ranking": self.contextual_ranking.to_dict(),
-            "general_proposals": self.general_proposals.to_dict(),
-            "general_clusters": self.general_clusters.to_dict(),
-            "general_candidates": self.general_candidates.to_dict(),
-            "general_ranking": self.general_ranking.to_dict(),
-            "merged": self.merged.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GcaiResult:
-        return cls(
-            config=GcaiConfig.from_dict(data["config"]),
-            contextual_proposals=Proposals.from_dict(data["contextual_proposals"]),
-            contextual_clusters=ClusterOutput.from_dict(data["contextual_clusters"]),
-            contextual_candidates=RepresentativeOutput.from_dict(data["contextual_candidates"]),
-            contextual_votes=VoteOutput.from_dict(data["contextual_votes"]),
-            contextual_ranking=StreamRanking.from_dict(data["contextual_ranking"]),
-            general_proposals=Proposals.from_dict(data["general_proposals"]),
-            general_clusters=ClusterOutput.from_dict(data["general_clusters"]),
-            general_candidates=RepresentativeOutput.from_dict(data["general_candidates"]),
-            general_ranking=StreamRanking.from_dict(data["general_ranking"]),
-            merged=MergeOutput.from_dict(data["merged"]),
-        )
 
 
 def run_gcai(

@@ -10,11 +10,11 @@ diverse.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gcai.core.cluster import Candidate, RepresentativeOutput
+from gcai.core.serial import Stored
 from gcai.core.voting import VoteOutput, VoteTable, tally
 
 if TYPE_CHECKING:
@@ -22,45 +22,21 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
-class Ranked:
+class Ranked(Stored):
     """A stream's candidate with the statistics it was ranked by."""
 
     candidate: Candidate
     stats: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"candidate": self.candidate.to_dict(), "stats": dict(self.stats)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Ranked:
-        return cls(Candidate.from_dict(data["candidate"]), dict(data["stats"]))
-
 
 @dataclass(slots=True)
-class StreamRanking:
+class StreamRanking(Stored):
     """Output of a rank stage: kept candidates best first, and why the others went."""
 
     stream: str
-    ranked: list[Ranked]
+    ranked: list[Ranked] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
     table: VoteTable | None = None  # contextual stream only
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stream": self.stream,
-            "ranked": [r.to_dict() for r in self.ranked],
-            "dropped": dict(self.dropped),
-            "table": self.table.to_dict() if self.table else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StreamRanking:
-        return cls(
-            stream=data["stream"],
-            ranked=[Ranked.from_dict(r) for r in data.get("ranked", [])],
-            dropped=dict(data.get("dropped", {})),
-            table=VoteTable.from_dict(data["table"]) if data.get("table") else None,
-        )
 
 
 def _evidence_stats(c: Candidate) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from gcai.core import prompts
 from gcai.core.cluster import (
@@ -49,6 +49,7 @@ from gcai.core.encoders import Encoder, validate_encoder_names
 from gcai.core.icai_filter import FilterOutput, filter_principles
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
 from gcai.core.quality import PRINCIPLE_STRING_SCHEMA
+from gcai.core.serial import Stored
 from gcai.core.triplets import DiffCluster as DiffCluster
 from gcai.core.triplets import TripletSelection as TripletSelection
 from gcai.core.triplets import default_diff_clusters as default_diff_clusters
@@ -105,7 +106,7 @@ GENERATION_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(slots=True)
-class IcaiConfig:
+class IcaiConfig(Stored):
     """Settings of an ICAI run. ``None`` means "the method's default" or "scale with data"."""
 
     method: str = "icai"
@@ -207,16 +208,10 @@ class IcaiConfig:
         """The vote-stage settings."""
         return VoteConfig.of(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {name: _copy(getattr(self, name)) for name in self.__dataclass_fields__}
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> IcaiConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        # Settings typed by people: unknown keys are errors and validate() checks values.
         return settings_from_dict(cls, data, "ICAI")
-
-
-def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else value
 
 
 def default_num_clusters(n_principles: int, n_pairs: int) -> int:
@@ -425,7 +420,7 @@ def vote(
 
 
 @dataclass(slots=True)
-class IcaiResult:
+class IcaiResult(Stored):
     """Every stage's output of a library run, and the resulting constitution."""
 
     config: IcaiConfig
@@ -439,29 +434,6 @@ class IcaiResult:
     @property
     def constitution(self) -> Constitution:
         return Constitution(principles=list(self.filtered.principles), title=self.config.method)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "triplets": self.triplets.to_dict() if self.triplets else None,
-            "proposals": self.proposals.to_dict(),
-            "clusters": self.clusters.to_dict(),
-            "representatives": self.representatives.to_dict(),
-            "votes": self.votes.to_dict(),
-            "filtered": self.filtered.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> IcaiResult:
-        return cls(
-            config=IcaiConfig.from_dict(data["config"]),
-            triplets=TripletSelection.from_dict(data["triplets"]) if data.get("triplets") else None,
-            proposals=Proposals.from_dict(data["proposals"]),
-            clusters=ClusterOutput.from_dict(data["clusters"]),
-            representatives=RepresentativeOutput.from_dict(data["representatives"]),
-            votes=VoteOutput.from_dict(data["votes"]),
-            filtered=FilterOutput.from_dict(data["filtered"]),
-        )
 
 
 def run_icai(

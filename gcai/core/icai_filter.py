@@ -10,19 +10,17 @@ constitution.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gcai.core.cluster import (
     RepresentativeOutput,
     embed_unique,
     kmeans_labels,
     make_principle,
-    principle_from_dict,
-    principle_to_dict,
 )
 from gcai.core.embed import Embedder
+from gcai.core.serial import Stored
 from gcai.core.types import Origin, Principle
 from gcai.core.voting import VoteOutput, VoteRow, VoteTable, tally
 
@@ -31,7 +29,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
-class FilterOutput:
+class FilterOutput(Stored):
     """Output of the filter stage: the vote table, every decision and the final principles."""
 
     table: VoteTable
@@ -41,29 +39,6 @@ class FilterOutput:
     recluster: dict[str, int]  # shortlist candidate id -> its cluster in the re-clustering
     selected: list[str]  # final candidate ids, best first
     principles: list[Principle]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table.to_dict(),
-            "ranked": list(self.ranked),
-            "dropped": dict(self.dropped),
-            "shortlist": list(self.shortlist),
-            "recluster": dict(self.recluster),
-            "selected": list(self.selected),
-            "principles": [principle_to_dict(p) for p in self.principles],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FilterOutput:
-        return cls(
-            table=VoteTable.from_dict(data["table"]),
-            ranked=list(data["ranked"]),
-            dropped=dict(data["dropped"]),
-            shortlist=list(data["shortlist"]),
-            recluster={k: int(v) for k, v in data["recluster"].items()},
-            selected=list(data["selected"]),
-            principles=[principle_from_dict(p) for p in data["principles"]],
-        )
 
 
 def _net(row: VoteRow) -> int:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from typing import Any
 
 from gcai.core import prompts
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult, LLMCancelled, LLMError
+from gcai.core.serial import Stored
 from gcai.core.types import Constitution, Pair, Preference, Principle
 
 #: The "no constitution" baseline: the judge decides by its own notion of "better".
@@ -42,7 +43,7 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class EvalConfig:
+class EvalConfig(Stored):
     """Settings of one evaluation. Part of every request, so part of the cache key."""
 
     # Forced choice, as published; True lets the judge answer "none" and adds the
@@ -55,14 +56,6 @@ class EvalConfig:
     # Pairs per complete_many call; progress is reported between batches.
     batch_size: int = 64
     confidence: float = 0.95
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvalConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 # --------------------------------------------------------------------------- constitutions
@@ -346,7 +339,7 @@ def label_of(value: Preference | str) -> str:
 
 
 @dataclass(slots=True)
-class PairJudgement:
+class PairJudgement(Stored):
     """The judge's answers on one pair, all in the pair's own a/b terms.
 
     ``original``/``swapped``: ``"a"``, ``"b"``, ``"abstain"`` or ``None`` when that order
@@ -375,21 +368,6 @@ class PairJudgement:
     def order_flip(self) -> bool:
         """The two orders picked opposite responses: the signature of position bias."""
         return {self.original, self.swapped} == {"a", "b"}
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if self.principle_votes is not None:
-            # JSON object keys are strings.
-            data["principle_votes"] = {str(k): v for k, v in self.principle_votes.items()}
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PairJudgement:
-        data = dict(data)
-        votes = data.get("principle_votes")
-        if votes is not None:
-            data["principle_votes"] = {int(k): v for k, v in votes.items()}
-        return cls(**data)
 
 
 def _final(original: str | None, swapped: str | None) -> str:

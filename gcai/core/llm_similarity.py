@@ -17,12 +17,13 @@ The cheap alternative without an LLM, one-to-one matching by embedding cosine, s
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from gcai.core import prompts
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.serial import Stored
 from gcai.core.types import Constitution
 
 MIN_SCORE, MAX_SCORE = 1, 10
@@ -37,7 +38,7 @@ MATCH_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(slots=True)
-class LlmMatch:
+class LlmMatch(Stored):
     """Reference principle ``index`` matched by the judge to ``match_index`` of the other."""
 
     index: int
@@ -47,16 +48,9 @@ class LlmMatch:
     score: int | None = None  # 1..10
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LlmMatch:
-        return cls(**data)
-
 
 @dataclass(slots=True)
-class LlmSimilarity:
+class LlmSimilarity(Stored):
     """Mean 1-10 rating of the reference principles' best matches (``None`` if none rated)."""
 
     n_reference: int
@@ -75,17 +69,8 @@ class LlmSimilarity:
             return None
         return (self.mean_score - MIN_SCORE) / (MAX_SCORE - MIN_SCORE)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["matches"] = [m.to_dict() for m in self.matches]
-        data["normalised"] = self.normalised
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LlmSimilarity:
-        d = {k: v for k, v in data.items() if k != "normalised"}
-        d["matches"] = [LlmMatch.from_dict(m) for m in d.get("matches", [])]
-        return cls(**d)
+    def _json_extra(self) -> dict[str, Any]:
+        return {"normalised": self.normalised}
 
 
 def _texts(constitution: Constitution | Sequence[str]) -> list[str]:

@@ -198,6 +198,7 @@ class Resolved:
     overrides: Mapping[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        # Hand-written: the stored keys name the preset and its version, not these fields.
         return {
             "preset": self.preset.name,
             "preset_version": self.preset.version,

@@ -16,8 +16,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from gcai.core.serial import Stored
 
 PRINCIPLE_PREFIX = "Select the response that"
 # Marks a JSON-schema string as a principle. Validators ignore unknown formats; the local
@@ -109,13 +111,10 @@ class PrincipleInput:
 
 
 @dataclass(frozen=True, slots=True)
-class QualityFlag:
+class QualityFlag(Stored):
     position: int
     kind: str  # malformed | duplicate | no_evidence
     message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def quality_check(

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from gcai.core import prompts
 from gcai.core.embed import Embedder
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.serial import Stored
 from gcai.core.types import Constitution
 
 __all__ = [
@@ -52,7 +53,7 @@ _SCORE_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(slots=True)
-class MatchedPrinciples:
+class MatchedPrinciples(Stored):
     """One matched pair: principle ``index_a`` of A with ``index_b`` of B (0-based)."""
 
     index_a: int
@@ -63,16 +64,9 @@ class MatchedPrinciples:
     llm_score: float | None = None  # the judge's 0..1 rating, when asked
     llm_error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MatchedPrinciples:
-        return cls(**data)
-
 
 @dataclass(slots=True)
-class SimilarityResult:
+class SimilarityResult(Stored):
     """Optimal one-to-one matching of two constitutions and its summary scores.
 
     ``mean_llm_score`` averages the judge's ratings over matched pairs it rated
@@ -90,17 +84,6 @@ class SimilarityResult:
     embedder: str = ""
     judge: str = ""
     similarity_matrix: list[list[float]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["matched"] = [m.to_dict() for m in self.matched]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SimilarityResult:
-        d = dict(data)
-        d["matched"] = [MatchedPrinciples.from_dict(m) for m in d.get("matched", [])]
-        return cls(**d)
 
 
 def _texts(constitution: Constitution | Sequence[str]) -> list[str]:

@@ -46,11 +46,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+
+from gcai.core.serial import Stored
 
 __all__ = [
     "Estimate",
@@ -78,7 +80,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class Estimate:
+class Estimate(Stored):
     """A point estimate with a confidence interval.
 
     ``k``/``n`` are the count and the number of items behind it (``k`` may be
@@ -91,20 +93,13 @@ class Estimate:
     lo: float | None
     hi: float | None
     n: int
-    k: float | None = None
+    k: int | float | None = None  # an int stays an int in the stored form
     method: str = "wilson"
     confidence: float = 0.95
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Estimate:
-        return cls(**data)
-
 
 @dataclass(frozen=True, slots=True)
-class ProportionTest:
+class ProportionTest(Stored):
     """``k`` of ``n`` with its share, Wilson interval and exact binomial test vs ``p0``."""
 
     k: int
@@ -116,16 +111,9 @@ class ProportionTest:
     p_value: float
     confidence: float = 0.95
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProportionTest:
-        return cls(**data)
-
 
 @dataclass(frozen=True, slots=True)
-class MeanEstimate:
+class MeanEstimate(Stored):
     """Mean of ratings with sample standard deviation and an interval (``method``)."""
 
     mean: float | None
@@ -135,13 +123,6 @@ class MeanEstimate:
     hi: float | None
     confidence: float = 0.95
     method: str = "t"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MeanEstimate:
-        return cls(**data)
 
 
 # --------------------------------------------------------------------------- proportions

@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from gcai.core import prompts
 from gcai.core.cluster import stable_rng
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.serial import Stored
 from gcai.core.stats import proportion
 from gcai.core.training_data import prompt_messages
 from gcai.core.types import Message
@@ -185,7 +186,7 @@ class PromptOutcome:
 
 
 @dataclass(slots=True)
-class ComparisonReport:
+class ComparisonReport(Stored):
     name: str
     x: str
     y: str
@@ -203,9 +204,6 @@ class ComparisonReport:
     mean_length_x: float | None = None
     mean_length_y: float | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def length_controlled_win_rate(

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from gcai.core.serial import Stored
 
 SELECTION_FORM = "Select the response that"
 GENERATION_FORM = "When generating a response, make sure to formulate a response that"
@@ -45,7 +47,7 @@ class RewordRule:
 
 
 @dataclass(frozen=True, slots=True)
-class ExportSettings:
+class ExportSettings(Stored):
     """How each row is built. ``relevant_only`` keeps only the principles relevant to a
     pair (the caller supplies them); pairs with none get the whole constitution."""
 
@@ -78,11 +80,9 @@ class ExportSettings:
     def rule(self) -> RewordRule | None:
         return RewordRule(self.reword_from, self.reword_to) if self.reword else None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ExportSettings:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        # Settings typed by people: an unknown key is an error, not silently dropped.
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:

@@ -32,6 +32,7 @@ import numpy as np
 
 from gcai.core.cluster import embed_unique, kmeans_labels
 from gcai.core.encoders import Encoder
+from gcai.core.serial import Stored
 from gcai.core.types import Pair, Preference
 
 # Members considered when searching a cluster's best triplet: the best by point score.
@@ -57,7 +58,7 @@ class TripletSettings(Protocol):
 
 
 @dataclass(slots=True)
-class DiffCluster:
+class DiffCluster(Stored):
     """A cluster of embedding differences, and whether it yielded a triplet."""
 
     encoder: str
@@ -72,61 +73,22 @@ class DiffCluster:
     def id(self) -> str:
         return f"{self.encoder}-{self.cluster}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "encoder": self.encoder,
-            "cluster": self.cluster,
-            "score": self.score,
-            "pair_ids": list(self.pair_ids),
-            "status": self.status,
-            "triplet": list(self.triplet),
-            "triplet_score": self.triplet_score,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DiffCluster:
-        score = data.get("triplet_score")
-        return cls(
-            encoder=data["encoder"],
-            cluster=int(data["cluster"]),
-            score=float(data["score"]),
-            pair_ids=list(data["pair_ids"]),
-            status=data["status"],
-            triplet=list(data.get("triplet", [])),
-            triplet_score=None if score is None else float(score),
-        )
+    def _json_extra(self) -> dict[str, Any]:
+        return {"id": self.id}  # derived, but pages and exports read it from the JSON
 
 
 @dataclass(slots=True)
-class TripletSelection:
+class TripletSelection(Stored):
     """Output of :func:`select_triplets`: every difference cluster, best-separated first."""
 
-    clusters: list[DiffCluster]
-    n_pairs: int
+    clusters: list[DiffCluster] = field(default_factory=list)
+    n_pairs: int = 0
     top_k: int = 0
     encoders: dict[str, str] = field(default_factory=dict)  # config name -> model/features
 
     @property
     def triplets(self) -> list[DiffCluster]:
         return [c for c in self.clusters if c.status == "selected"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "clusters": [c.to_dict() for c in self.clusters],
-            "n_pairs": self.n_pairs,
-            "top_k": self.top_k,
-            "encoders": dict(self.encoders),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TripletSelection:
-        return cls(
-            clusters=[DiffCluster.from_dict(c) for c in data.get("clusters", [])],
-            n_pairs=int(data.get("n_pairs", 0)),
-            top_k=int(data.get("top_k", 0)),
-            encoders=dict(data.get("encoders", {})),
-        )
 
 
 def default_diff_clusters(n_pairs: int, triplet_size: int) -> int:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from gcai.core.serial import Stored
+
 
 class Preference(StrEnum):
     A = "a"
@@ -71,7 +73,7 @@ class Statement:
 
 
 @dataclass(slots=True)
-class Principle:
+class Principle(Stored):
     text: str
     origin: Origin = Origin.ICAI
     # Evidence: ids of the inputs that produced the principle.

@@ -35,11 +35,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from gcai.core import prompts
 from gcai.core.cluster import Candidate, stable_rng, stable_seed
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult, LLMOutputError
+from gcai.core.serial import Stored
 from gcai.core.types import Pair, Preference
 
 _S = TypeVar("_S")
@@ -122,7 +123,7 @@ def require_prompt(name: str, value: object) -> None:
 
 
 @dataclass(slots=True)
-class VoteConfig:
+class VoteConfig(Stored):
     """How candidates are tested against pairs."""
 
     seed: int = 0
@@ -147,19 +148,10 @@ class VoteConfig:
         require_float("temperature", self.temperature, 0.0)
         require_int("max_tokens", self.max_tokens, 1, optional=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seed": self.seed,
-            "seeds": self.seeds,
-            "max_candidates_per_call": self.max_candidates_per_call,
-            "aggregation": self.aggregation,
-            "prompt": self.prompt,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-        }
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VoteConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        # Settings typed by people: an unknown key is an error and values are checked
+        # by validate(), not coerced (the library would drop typos and turn "3" into 3).
         return settings_from_dict(cls, data, "vote")
 
     @classmethod
@@ -180,7 +172,7 @@ class VoteConfig:
 
 
 @dataclass(slots=True)
-class VoteCall:
+class VoteCall(Stored):
     """One LLM call: which candidates it showed in which order, and what came back.
 
     ``answers`` are in the pair's own terms (``a``/``b``/``both``/``neither``/``invalid``),
@@ -195,32 +187,9 @@ class VoteCall:
     answers: list[str]
     error: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pair_id": self.pair_id,
-            "round": self.round,
-            "chunk": self.chunk,
-            "swapped": self.swapped,
-            "candidate_ids": list(self.candidate_ids),
-            "answers": list(self.answers),
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VoteCall:
-        return cls(
-            pair_id=data["pair_id"],
-            round=int(data["round"]),
-            chunk=int(data["chunk"]),
-            swapped=bool(data["swapped"]),
-            candidate_ids=list(data["candidate_ids"]),
-            answers=list(data["answers"]),
-            error=data.get("error", ""),
-        )
-
 
 @dataclass(slots=True)
-class PairVotes:
+class PairVotes(Stored):
     """Aggregated answers (pair terms) for one pair, per candidate id."""
 
     pair_id: str
@@ -230,20 +199,9 @@ class PairVotes:
     def outcomes(self) -> dict[str, Outcome]:
         return {cid: outcome(self.label, a) for cid, a in self.answers.items()}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"pair_id": self.pair_id, "label": str(self.label), "answers": dict(self.answers)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PairVotes:
-        return cls(
-            pair_id=data["pair_id"],
-            label=Preference(data["label"]),
-            answers=dict(data["answers"]),
-        )
-
 
 @dataclass(slots=True)
-class VoteOutput:
+class VoteOutput(Stored):
     """Output of a vote stage (or one batch of it): every call and every pair's aggregate."""
 
     calls: list[VoteCall] = field(default_factory=list)
@@ -271,25 +229,17 @@ class VoteOutput:
     def errors(self) -> list[VoteCall]:
         return [c for c in self.calls if c.error]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "calls": [c.to_dict() for c in self.calls],
-            "pairs": [p.to_dict() for p in self.pairs],
-            "n_calls": len(self.calls),
-            "n_failed_calls": len(self.errors),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VoteOutput:
-        return cls(
-            calls=[VoteCall.from_dict(c) for c in data.get("calls", [])],
-            pairs=[PairVotes.from_dict(p) for p in data.get("pairs", [])],
-        )
+    def _json_extra(self) -> dict[str, Any]:
+        # Read by the stage page without loading every call.
+        return {"n_calls": len(self.calls), "n_failed_calls": len(self.errors)}
 
 
 @dataclass(slots=True)
-class VoteRow:
+class VoteRow(Stored):
     """Vote counts for one candidate over all voted pairs."""
+
+    # "for" is a keyword in Python, not in the stored form.
+    _json_renames: ClassVar[dict[str, str]] = {"for_": "for"}
 
     candidate_id: str
     for_: int = 0
@@ -325,48 +275,23 @@ class VoteRow:
             "accuracy": None if acc is None else round(acc, 6),
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"candidate_id": self.candidate_id, **self.stats()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VoteRow:
-        return cls(
-            candidate_id=data["candidate_id"],
-            for_=int(data["for"]),
-            against=int(data["against"]),
-            abstain=int(data["abstain"]),
-            invalid=int(data["invalid"]),
-        )
+    def _json_extra(self) -> dict[str, Any]:
+        return self.stats()  # rates for the pages and the ranking
 
 
 @dataclass(slots=True)
-class VoteTable:
+class VoteTable(Stored):
     """Per candidate: counts, and the aggregated outcome on every pair."""
 
-    rows: list[VoteRow]
-    votes: dict[str, dict[str, str]]  # candidate id -> pair id -> outcome
-    n_pairs: int
+    rows: list[VoteRow] = field(default_factory=list)
+    votes: dict[str, dict[str, str]] = field(default_factory=dict)  # candidate -> pair -> outcome
+    n_pairs: int = 0
 
     def row(self, candidate_id: str) -> VoteRow:
         for r in self.rows:
             if r.candidate_id == candidate_id:
                 return r
         raise KeyError(candidate_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows": [r.to_dict() for r in self.rows],
-            "votes": {cid: dict(v) for cid, v in self.votes.items()},
-            "n_pairs": self.n_pairs,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VoteTable:
-        return cls(
-            rows=[VoteRow.from_dict(r) for r in data.get("rows", [])],
-            votes={cid: dict(v) for cid, v in data.get("votes", {}).items()},
-            n_pairs=int(data.get("n_pairs", 0)),
-        )
 
 
 # --------------------------------------------------------------------------- requests

@@ -1,23 +1,30 @@
-"""Server-rendered SVG charts: horizontal bars, stacked bars, optional interval whiskers.
+"""Server-rendered SVG charts for every page: one home for their scales, formats and colours.
 
 Charts are drawn on the server so pages need no chart library, print well and work
-without JavaScript. Every chart is an ``<svg role="img">`` with a ``<title>`` and a
-``<desc>`` summarising the numbers; pages should still show the same numbers in a table
-next to it, because a picture alone is not accessible. All text is escaped here, so
-principle texts and other user input are safe to pass as labels.
+without JavaScript. Every chart is an ``<svg role="img">`` with a title; pages should
+still show the same numbers in a table next to it, because a picture alone is not
+accessible.
 
-Two entry points:
+Two ways to draw:
 
-- :func:`bar_chart`: one bar per row, with an optional interval (e.g. a 95% confidence
-  interval) drawn as a whisker, and optional reference lines (e.g. chance at 0.5).
-- :func:`stacked_bar_chart`: one bar per row split into series (e.g. for / against /
-  abstain / invalid votes), with a legend.
+- whole SVG strings, all text escaped here (user input is safe as labels):
+  :func:`bar_chart` (one bar per row, optional interval whiskers and reference lines,
+  e.g. chance at 0.5) and :func:`stacked_bar_chart` (one bar per row split into series,
+  e.g. for / against / abstain / invalid votes, with a legend); used by the run and
+  evaluation pages;
+- geometry for templates that draw the SVG themselves (Django escapes their text):
+  :func:`share_chart` and :func:`rating_chart` for the survey results page
+  (templates/surveys/_share_chart.html, _rating_chart.html).
+
+Both use the same :class:`Scale` (value to x, clamped to the axis), :class:`RowLayout`
+(where row ``i`` and its bar sit) and :func:`percent`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -36,6 +43,9 @@ PALETTE: dict[str, str] = {
     "text": "#1a1d21",
 }
 
+DASH = "\u2013"  # en dash: shown for undefined numbers
+
+# Whole-SVG charts (bar_chart, stacked_bar_chart).
 WIDTH = 720
 LABEL_WIDTH = 260
 RIGHT_PAD = 64
@@ -44,6 +54,64 @@ BAR_HEIGHT = 16
 TOP_PAD = 8
 AXIS_HEIGHT = 26
 LEGEND_HEIGHT = 24
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """``0.756`` as ``"75.6%"`` (``digits`` decimals); ``None`` as an en dash."""
+    return DASH if value is None else f"{100 * value:.{digits}f}%"
+
+
+def default_format(value: float) -> str:
+    """Integers as integers, other numbers with up to three significant decimals."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """Values in [``lo``, ``hi``] onto x in [``x0``, ``x0 + width``]; values outside
+    are clamped to the ends, so no bar or whisker leaves the plot."""
+
+    lo: float
+    hi: float
+    x0: float
+    width: float
+
+    def length(self, value: float) -> float:
+        """How far ``value`` lies from the start of the axis."""
+        return self.width * (min(max(value, self.lo), self.hi) - self.lo) / (self.hi - self.lo)
+
+    def __call__(self, value: float) -> float:
+        return self.x0 + self.length(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RowLayout:
+    """Rows of bars from ``top`` down: each row ``row_height`` high, its bar centred."""
+
+    top: int
+    row_height: int
+    bar_height: int
+
+    def row_top(self, i: int) -> int:
+        return self.top + self.row_height * i
+
+    def bar_top(self, i: int) -> float:
+        return self.row_top(i) + (self.row_height - self.bar_height) / 2
+
+    def middle(self, i: int) -> float:
+        return self.row_top(i) + self.row_height / 2
+
+    def bottom(self, n_rows: int) -> int:
+        """Below the last row; an empty chart keeps the height of one row."""
+        return self.top + self.row_height * max(1, n_rows)
+
+
+# --------------------------------------------------------------------------- whole SVG charts
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +159,6 @@ def _fmt(value: float) -> str:
 def _truncate(text: str, limit: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def default_format(value: float) -> str:
-    """Integers as integers, other numbers with up to three significant decimals."""
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.3g}"
-
-
-def percent_format(value: float) -> str:
-    return f"{100 * value:.1f}%"
 
 
 def _ticks(maximum: float, minimum: float = 0.0, count: int = 4) -> list[float]:
@@ -169,12 +226,10 @@ def bar_chart(
     lo, hi = domain if domain is not None else (min([0.0, *lows]), max([0.0, *highs]))
     if hi <= lo:
         hi = lo + 1.0
-    inner = WIDTH - LABEL_WIDTH - RIGHT_PAD
-
-    def scale(v: float) -> float:
-        return LABEL_WIDTH + inner * (min(max(v, lo), hi) - lo) / (hi - lo)
-
-    height = TOP_PAD + ROW_HEIGHT * max(1, len(bars)) + AXIS_HEIGHT
+    scale = Scale(lo, hi, LABEL_WIDTH, WIDTH - LABEL_WIDTH - RIGHT_PAD)
+    rows = RowLayout(TOP_PAD, ROW_HEIGHT, BAR_HEIGHT)
+    axis_y = rows.bottom(len(bars))
+    height = axis_y + AXIS_HEIGHT
     summary = "; ".join(
         f"{b.label}: {'n/a' if b.value is None else value_format(b.value)}"
         + (
@@ -185,7 +240,6 @@ def bar_chart(
         for b in bars
     )
     parts = _open(height, title, summary or "No data.", chart_id)
-    axis_y = TOP_PAD + ROW_HEIGHT * max(1, len(bars))
     _axis(
         parts,
         y=axis_y,
@@ -195,8 +249,7 @@ def bar_chart(
         grid_top=TOP_PAD,
     )
     for i, b in enumerate(bars):
-        y = TOP_PAD + ROW_HEIGHT * i + (ROW_HEIGHT - BAR_HEIGHT) / 2
-        mid = y + BAR_HEIGHT / 2
+        y, mid = rows.bar_top(i), rows.middle(i)
         parts.append("<g>")
         tooltip = b.label + (f" ({b.note})" if b.note else "")
         parts.append(f"<title>{escape(tooltip)}</title>")
@@ -266,8 +319,10 @@ def stacked_bar_chart(
     """
     totals = [sum(max(0.0, float(r.values.get(s.key, 0))) for s in series) for r in rows]
     top = 1.0 if normalise else max([1.0, *totals])
-    inner = WIDTH - LABEL_WIDTH - RIGHT_PAD
-    height = LEGEND_HEIGHT + TOP_PAD + ROW_HEIGHT * max(1, len(rows)) + AXIS_HEIGHT
+    scale = Scale(0.0, top, LABEL_WIDTH, WIDTH - LABEL_WIDTH - RIGHT_PAD)
+    layout = RowLayout(LEGEND_HEIGHT + TOP_PAD, ROW_HEIGHT, BAR_HEIGHT)
+    axis_y = layout.bottom(len(rows))
+    height = axis_y + AXIS_HEIGHT
     summary = "; ".join(
         f"{r.label}: "
         + ", ".join(f"{s.label.lower()} {value_format(r.values.get(s.key, 0))}" for s in series)
@@ -283,22 +338,16 @@ def stacked_bar_chart(
         )
         x += 24 + 7 * len(s.label) + 12
 
-    def scale(v: float) -> float:
-        return LABEL_WIDTH + inner * v / top
-
-    base = LEGEND_HEIGHT + TOP_PAD
-    axis_y = base + ROW_HEIGHT * max(1, len(rows))
     _axis(
         parts,
         y=axis_y,
         scale=scale,
         ticks=_ticks(top),
-        fmt=percent_format if normalise else value_format,
-        grid_top=base,
+        fmt=percent if normalise else value_format,
+        grid_top=layout.top,
     )
     for i, (row, total) in enumerate(zip(rows, totals, strict=True)):
-        y = base + ROW_HEIGHT * i + (ROW_HEIGHT - BAR_HEIGHT) / 2
-        mid = y + BAR_HEIGHT / 2
+        y, mid = layout.bar_top(i), layout.middle(i)
         parts.append("<g>")
         parts.append(f"<title>{escape(row.label)}</title>")
         parts.append(
@@ -327,3 +376,198 @@ def stacked_bar_chart(
         parts.append("</g>")
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every interpolated text is escaped above
+
+
+# --------------------------------------------------------------------------- survey results geometry
+
+# The survey results page draws these in its templates, with its own CSS classes.
+SURVEY_LABEL_WIDTH = 190  # room for the question label at the left
+SURVEY_PLOT_WIDTH = 460
+SURVEY_VALUE_WIDTH = 190  # room for the numbers at the right
+SURVEY_ROWS = RowLayout(top=26, row_height=34, bar_height=18)  # top: room for the axis labels
+
+
+class ShareLike(Protocol):
+    """A share with its interval (``surveys.results.ShareResult``)."""
+
+    @property
+    def share(self) -> float | None: ...
+    @property
+    def lo(self) -> float: ...
+    @property
+    def hi(self) -> float: ...
+    @property
+    def n(self) -> int: ...
+
+
+class QuestionLike(Protocol):
+    """One pairwise question's answers (``surveys.results.QuestionResult``)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def n_a(self) -> int: ...
+    @property
+    def n_b(self) -> int: ...
+    @property
+    def n_tie(self) -> int: ...
+    @property
+    def n_both_bad(self) -> int: ...
+    @property
+    def a(self) -> ShareLike: ...
+    @property
+    def b(self) -> ShareLike: ...
+
+
+class RatingLike(Protocol):
+    """Mean rating of a principle or a constitution (``surveys.results.RatingResult``)."""
+
+    @property
+    def side(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def n(self) -> int: ...
+    @property
+    def mean(self) -> float | None: ...
+    @property
+    def lo(self) -> float | None: ...
+    @property
+    def hi(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRow:
+    label: str
+    y: float
+    bar_y: float
+    a_w: float  # width of the A bar, from the left edge of the plot
+    b_x: float  # start of the B bar (it runs to the right edge)
+    b_w: float
+    whisker_lo: float
+    whisker_hi: float
+    whisker_y: float
+    has_interval: bool  # no whisker without decisive answers (the interval is 0-100%)
+    value_text: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShareChart:
+    width: int
+    height: int
+    x0: int
+    plot_w: int
+    mid_x: float
+    value_x: int
+    axis_y: int
+    bottom: float
+    rows: list[ShareRow]
+
+
+def share_chart(questions: Sequence[QuestionLike]) -> ShareChart:
+    """One row per question: A's share from the left, B's from the right, the gap
+    between them no-preference answers (when they count), a whisker for A's 95%
+    Wilson interval and a dashed line at 50%."""
+    scale = Scale(0.0, 1.0, SURVEY_LABEL_WIDTH, SURVEY_PLOT_WIDTH)
+    rows = []
+    for i, q in enumerate(questions):
+        a_share, b_share = q.a.share or 0.0, q.b.share or 0.0
+        rows.append(
+            ShareRow(
+                label=q.label,
+                y=SURVEY_ROWS.middle(i) + 4,
+                bar_y=SURVEY_ROWS.bar_top(i),
+                a_w=round(scale.length(a_share), 1),
+                b_x=round(scale(1 - b_share), 1),
+                b_w=round(scale.length(b_share), 1),
+                whisker_lo=round(scale(q.a.lo), 1),
+                whisker_hi=round(scale(q.a.hi), 1),
+                whisker_y=SURVEY_ROWS.middle(i),
+                has_interval=q.a.n > 0,
+                value_text=(
+                    f"A {percent(q.a.share, 0)} \u00b7 B {percent(q.b.share, 0)} (n={q.a.n})"
+                ),
+                title=(
+                    f"{q.text} A {q.n_a}, B {q.n_b}, tie {q.n_tie}, both bad {q.n_both_bad}; "
+                    f"share A {percent(q.a.share, 0)} "
+                    f"(95% CI {percent(q.a.lo, 0)}\u2013{percent(q.a.hi, 0)})"
+                ),
+            )
+        )
+    bottom = SURVEY_ROWS.bottom(len(rows))
+    return ShareChart(
+        width=SURVEY_LABEL_WIDTH + SURVEY_PLOT_WIDTH + SURVEY_VALUE_WIDTH,
+        height=int(bottom + 8),
+        x0=SURVEY_LABEL_WIDTH,
+        plot_w=SURVEY_PLOT_WIDTH,
+        mid_x=scale(0.5),
+        value_x=SURVEY_LABEL_WIDTH + SURVEY_PLOT_WIDTH + 10,
+        axis_y=SURVEY_ROWS.top - 8,
+        bottom=bottom,
+        rows=rows,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRow:
+    label: str
+    y: float
+    bar_y: float
+    bar_w: float
+    whisker: tuple[float, float] | None
+    whisker_y: float
+    value_text: str
+    title: str
+    side: str
+
+
+@dataclass(frozen=True, slots=True)
+class RatingChart:
+    width: int
+    height: int
+    x0: int
+    plot_w: int
+    ticks: list[tuple[float, int]]
+    axis_y: int
+    bottom: float
+    rows: list[RatingRow]
+
+
+def rating_chart(ratings: Sequence[RatingLike]) -> RatingChart:
+    """Mean rating per principle (bars from 1) with its 95% interval (inside the scale)."""
+    scale = Scale(1.0, 5.0, SURVEY_LABEL_WIDTH, SURVEY_PLOT_WIDTH)  # Likert 1..5
+    rows = []
+    for i, r in enumerate(ratings):
+        whisker = None
+        if r.lo is not None and r.hi is not None:
+            whisker = (round(scale(r.lo), 1), round(scale(r.hi), 1))
+        label = f"{r.side.upper()}{r.position}" if r.position else f"All of {r.side.upper()}"
+        rows.append(
+            RatingRow(
+                label=label,
+                y=SURVEY_ROWS.middle(i) + 4,
+                bar_y=SURVEY_ROWS.bar_top(i),
+                bar_w=round(scale.length(r.mean), 1) if r.mean is not None else 0.0,
+                whisker=whisker,
+                whisker_y=SURVEY_ROWS.middle(i),
+                value_text=DASH if r.mean is None else f"{r.mean:.2f}",
+                title=f"{r.text} (n={r.n})",
+                side=r.side,
+            )
+        )
+    bottom = SURVEY_ROWS.bottom(len(rows))
+    return RatingChart(
+        width=SURVEY_LABEL_WIDTH + SURVEY_PLOT_WIDTH + 60,
+        height=int(bottom + 8),
+        x0=SURVEY_LABEL_WIDTH,
+        plot_w=SURVEY_PLOT_WIDTH,
+        ticks=[(scale(v), v) for v in (1, 2, 3, 4, 5)],
+        axis_y=SURVEY_ROWS.top - 8,
+        bottom=bottom,
+        rows=rows,
+    )
