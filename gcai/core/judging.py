@@ -13,7 +13,6 @@ position in a batch, so any batching hits the same cache entries.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from gcai.core import prompts
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult, LLMCancelled, LLMError
+from gcai.core.llm.parsing import answer_payload
 from gcai.core.serial import Stored
 from gcai.core.types import Constitution, Pair, Preference, Principle
 
@@ -235,26 +235,7 @@ def build_analysis_requests(
 
 
 def _payload(result: ChatResult) -> Any:
-    """The JSON object of an answer: the client's parse, else a lenient parse of the text.
-
-    Clients parse when a schema was given; the fallback covers clients (and fakes)
-    that only return text.
-    """
-    if result.parsed is not None:
-        return result.parsed
-    text = (result.text or "").strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        match = re.search(r"\{.*\}", text, re.DOTALL)
-        if match:
-            try:
-                return json.loads(match.group(0))
-            except json.JSONDecodeError:
-                pass
-    return text
+    return answer_payload(result.parsed, result.text)
 
 
 _NONE_WORDS = {"none", "neither", "n/a", "na", "no", "abstain", "tie", "null", ""}

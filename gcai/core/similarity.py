@@ -22,7 +22,6 @@ recovered constitution can reach with the same embedder (1.0 for cosine).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from gcai.core import prompts
 from gcai.core.embed import Embedder
 from gcai.core.llm.base import ChatModel, ChatRequest, ChatResult
+from gcai.core.llm.parsing import answer_payload
 from gcai.core.serial import Stored
 from gcai.core.types import Constitution
 
@@ -196,14 +196,11 @@ def _rate_with_judge(
 def _parse_score(result: ChatResult) -> tuple[float | None, str | None]:
     if result.error is not None:
         return None, f"{type(result.error).__name__}: {result.error}"
-    payload: Any = result.parsed
-    if payload is None:
-        text = (result.text or "").strip()
-        try:
-            payload = json.loads(text)
-        except json.JSONDecodeError:
-            match = re.search(r"-?\d+(?:\.\d+)?", text)
-            payload = float(match.group(0)) if match else None
+    payload: Any = answer_payload(result.parsed, result.text)
+    if isinstance(payload, str):
+        # A bare answer such as "Score: 7/10": its first number.
+        match = re.search(r"-?\d+(?:\.\d+)?", payload)
+        payload = float(match.group(0)) if match else None
     raw = payload.get("score") if isinstance(payload, dict) else payload
     try:
         score = float(raw)  # type: ignore[arg-type]

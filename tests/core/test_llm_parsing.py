@@ -157,3 +157,13 @@ def test_an_answer_cut_off_midway_is_not_completed(text):
     # A silently shortened answer would pass as whole; the caller asks again instead.
     with pytest.raises(LLMOutputError):
         parse_output(text, PRINCIPLES)
+
+
+def test_answer_payload_prefers_the_clients_parse_then_json_in_text_then_text():
+    from gcai.core.llm.parsing import answer_payload
+
+    assert answer_payload({"choice": "A"}, "ignored") == {"choice": "A"}
+    assert answer_payload(None, 'Sure: ```json\n{"choice": "B",}\n```') == {"choice": "B"}
+    assert answer_payload(None, "  Response A  ") == "Response A"
+    assert answer_payload(None, "   ") is None
+    assert answer_payload(None, None) is None

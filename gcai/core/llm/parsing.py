@@ -161,6 +161,23 @@ def extract_json(text: str, schema: dict[str, Any] | None = None) -> Any:
     return first
 
 
+def answer_payload(parsed: Any, text: str | None) -> Any:
+    """What a model answered: the client's schema-checked parse when there is one, else
+    the JSON value in the text (:func:`extract_json`), else the stripped text itself
+    (``None`` for an empty answer). The one fallback every answer reader uses, for
+    requests sent without a schema and for clients that only return text.
+    """
+    if parsed is not None:
+        return parsed
+    stripped = (text or "").strip()
+    if not stripped:
+        return None
+    try:
+        return extract_json(stripped)
+    except ValueError:
+        return stripped
+
+
 def validate(value: Any, schema: dict[str, Any]) -> list[str]:
     """Validate ``value`` against ``schema`` (jsonschema, the schema's own draft or the
     latest); return up to ten human-readable errors (empty if valid)."""
