@@ -81,7 +81,7 @@ STATEMENT_COLUMNS = [
 
 
 # --- Helpers -------------------------------------------------------------------------------
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
@@ -134,8 +134,8 @@ def annotation_as_dict(annotation: Annotation, pseudonyms: dict[int, str]) -> di
         "reason": annotation.reason,
         "shown_order": "b_left" if annotation.shown_swapped else "a_left",
         "shown_swapped": annotation.shown_swapped,
-        "shown_at": _iso(annotation.shown_at),
-        "submitted_at": _iso(annotation.submitted_at),
+        "shown_at": iso(annotation.shown_at),
+        "submitted_at": iso(annotation.submitted_at),
         "duration_ms": annotation.duration_ms,
         "metadata": annotation.metadata or {},
     }
@@ -293,8 +293,8 @@ def _icai_comparison(
             {
                 "reason": annotation.reason,
                 "shown_swapped": annotation.shown_swapped,
-                "shown_at": _iso(annotation.shown_at),
-                "submitted_at": _iso(annotation.submitted_at),
+                "shown_at": iso(annotation.shown_at),
+                "submitted_at": iso(annotation.submitted_at),
                 "duration_ms": annotation.duration_ms,
             }
         )
@@ -336,8 +336,8 @@ def statement_as_dict(statement: ValueStatement) -> dict[str, Any]:
         "question": statement.question,
         "text": statement.text,
         "moderation": statement.moderation,
-        "moderated_at": _iso(statement.moderated_at),
-        "created_at": _iso(statement.created_at),
+        "moderated_at": iso(statement.moderated_at),
+        "created_at": iso(statement.created_at),
     }
 
 
@@ -350,99 +350,6 @@ def statements_export_jsonl(*, study: Study) -> Iterator[str]:
 def statements_export_csv(*, study: Study) -> Iterator[str]:
     rows = ([statement_as_dict(s)[c] for c in STATEMENT_COLUMNS] for s in _statements(study))
     return csv_lines(STATEMENT_COLUMNS, rows)
-
-
-# --- Constitutions -------------------------------------------------------------------------
-def _constitution_items(constitution) -> list[Any]:
-    ids_only = {
-        "principle__supporting_pairs": PreferencePair.objects.only("id"),
-        "principle__supporting_annotations": Annotation.objects.only("id"),
-        "principle__supporting_statements": ValueStatement.objects.only("id"),
-    }
-    return list(
-        constitution.items.select_related("principle")
-        .prefetch_related(*(Prefetch(k, queryset=q.order_by("id")) for k, q in ids_only.items()))
-        .order_by("position")
-    )
-
-
-def constitution_as_dict(*, constitution) -> dict[str, Any]:
-    """A constitution with each principle's origin, statistics and evidence ids."""
-    run = constitution.run
-    principles = []
-    for item in _constitution_items(constitution):
-        principle = item.principle
-        principles.append(
-            {
-                "position": item.position,
-                "text": item.text,
-                "principle_id": principle.pk,
-                "original_text": principle.text,
-                "origin": principle.origin,
-                "rank": principle.rank,
-                "stats": principle.stats or {},
-                "evidence": {
-                    "pairs": [p.pk for p in principle.supporting_pairs.all()],
-                    "annotations": [a.pk for a in principle.supporting_annotations.all()],
-                    "statements": [s.pk for s in principle.supporting_statements.all()],
-                },
-            }
-        )
-    return {
-        "format": "gcai-constitution",
-        "format_version": 1,
-        "id": constitution.pk,
-        "title": constitution.title,
-        "version": constitution.version,
-        "status": constitution.status,
-        "method": constitution.method or (run.method if run else ""),
-        "study": {"id": constitution.study_id, "name": constitution.study.name},
-        "run": None
-        if run is None
-        else {
-            "id": run.pk,
-            "method": run.method,
-            "seed": run.seed,
-            "config": run.config,
-            "llm_model": run.llm_model,
-            "finished_at": _iso(run.finished_at),
-        },
-        "created_at": _iso(constitution.created_at),
-        "published_at": _iso(constitution.published_at),
-        "principles": principles,
-    }
-
-
-def constitution_export_json(*, constitution) -> str:
-    return json.dumps(constitution_as_dict(constitution=constitution), ensure_ascii=False, indent=2)
-
-
-def constitution_export_markdown(*, constitution) -> str:
-    """A readable document: numbered principles, each with its origin and support."""
-    data = constitution_as_dict(constitution=constitution)
-    lines = [f"# {data['title']} (version {data['version']})", ""]
-    facts = [f for f in (data["method"], data["status"]) if f]
-    facts.append(f"{len(data['principles'])} principles")
-    lines += [" · ".join(facts), ""]
-    for p in data["principles"]:
-        lines.append(f"{p['position']}. {p['text']}")
-        details = [f"origin: {p['origin']}"]
-        stats = p["stats"]
-        if "for" in stats or "against" in stats:
-            details.append(f"for {stats.get('for', 0)}, against {stats.get('against', 0)}")
-        evidence = p["evidence"]
-        counts = [f"{len(v)} {k}" for k, v in evidence.items() if v]
-        if counts:
-            details.append("evidence: " + ", ".join(counts))
-        lines.append(f"   - {' · '.join(details)}")
-    return "\n".join(lines) + "\n"
-
-
-def constitution_export_text(*, constitution) -> str:
-    """Plain text to paste into a model's system prompt."""
-    items = _constitution_items(constitution)
-    body = "\n".join(f"{i}. {item.text.strip()}" for i, item in enumerate(items, start=1))
-    return f"When you respond, follow these principles:\n\n{body}\n"
 
 
 # --- What pages, the API and the command offer ---------------------------------------------
@@ -462,13 +369,10 @@ STATEMENT_EXPORTS = {
     "jsonl": ExportKind(statements_export_jsonl, "application/x-ndjson; charset=utf-8", "jsonl"),
     "csv": ExportKind(statements_export_csv, "text/csv; charset=utf-8", "csv"),
 }
-CONSTITUTION_EXPORTS = {
-    "json": ExportKind(constitution_export_json, "application/json; charset=utf-8", "json"),
-    "md": ExportKind(constitution_export_markdown, "text/markdown; charset=utf-8", "md"),
-    "txt": ExportKind(constitution_export_text, "text/plain; charset=utf-8", "txt"),
-}
-# Survey answers belong to the surveys app, which fills this table when it loads
-# (``surveys.apps``): annotations sits below surveys and must not import it.
+# Constitutions and survey answers belong to their own apps, which fill these tables when
+# they load (``gcai.constitutions.apps``, ``surveys.apps``): annotations sits below both
+# and must not import them.
+CONSTITUTION_EXPORTS: dict[str, ExportKind] = {}
 SURVEY_EXPORTS: dict[str, ExportKind] = {}
 
 

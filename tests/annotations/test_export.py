@@ -12,6 +12,7 @@ import pytest
 from annotations import exports
 from annotations.imports import pairs_import, statements_import
 from annotations.models import Dataset, PreferencePair, Role, ValueStatement
+from gcai.constitutions import exports as constitution_exports
 from tests.annotations.io_owned_objects import make_constitution, make_survey
 from tests.factories import (
     AnnotationFactory,
@@ -348,7 +349,7 @@ def test_constitution_json_has_principles_origins_stats_and_evidence(
     constitution, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(5):
-        data = json.loads(exports.constitution_export_json(constitution=constitution))
+        data = json.loads(constitution_exports.constitution_export_json(constitution=constitution))
     assert (data["title"], data["version"], data["method"]) == ("Grounded", 1, "gcai")
     assert [p["position"] for p in data["principles"]] == [1, 2, 3, 4, 5]
     first = data["principles"][0]
@@ -365,10 +366,10 @@ def test_constitution_json_has_principles_origins_stats_and_evidence(
 
 
 def test_constitution_markdown_and_system_prompt(constitution):
-    markdown = exports.constitution_export_markdown(constitution=constitution)
+    markdown = constitution_exports.constitution_export_markdown(constitution=constitution)
     assert markdown.startswith("# Grounded (version 1)\n")
     assert "1. Principle 1.\n   - origin: contextual · for 9, against 1" in markdown
-    text = exports.constitution_export_text(constitution=constitution)
+    text = constitution_exports.constitution_export_text(constitution=constitution)
     assert text.splitlines()[0] == "When you respond, follow these principles:"
     assert "\n5. Principle 5.\n" in text
     assert "origin" not in text
