@@ -90,8 +90,17 @@ demo-build: local
 serve:
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# One worker process per core, each running WORKER_BATCHES batches at once on one shared
+# budget of GCAI_LLM_CONCURRENCY in-flight LLM calls (bench/deployed.py: 1.23x the ideal
+# time against 1.49x for a prefork pool). Ctrl+C stops them all.
+WORKER_PROCESSES ?= 2
+WORKER_BATCHES ?= 4
 worker:
-	$(BIN)/celery -A gcai worker --loglevel=INFO --concurrency=2
+	@trap 'trap - INT TERM; kill 0' INT TERM; \
+	for i in $$(seq 1 $(WORKER_PROCESSES)); do \
+	  $(BIN)/celery -A gcai worker --pool=threads --concurrency=$(WORKER_BATCHES) \
+	    -n worker$$i@%h --loglevel=INFO & \
+	done; wait
 
 demo: local
 	$(PY) manage.py migrate --noinput
