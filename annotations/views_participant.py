@@ -46,7 +46,7 @@ def _error(request, study: Study | None, message: str, *, status: int) -> HttpRe
     )
 
 
-def _too_many(request, study: Study | None) -> HttpResponse:
+def too_many(request, study: Study | None) -> HttpResponse:
     return _error(
         request,
         study,
@@ -64,12 +64,12 @@ STEP_ROUTES = {
 }
 
 
-def _next_step(study: Study, participant: Participant):
+def next_step(study: Study, participant: Participant):
     step = steps.participant_step(participant=participant, study=study)
     return redirect(STEP_ROUTES[step], entry_token=study.entry_token)
 
 
-def _participant(request, study: Study) -> tuple[Participant | None, HttpResponse | None]:
+def participant_of(request, study: Study) -> tuple[Participant | None, HttpResponse | None]:
     """The participant this session entered ``study`` as, or the page explaining why not."""
     token = token_from_session(request, study.pk)
     participant = Participant.objects.filter(token=token).first() if token else None
@@ -93,11 +93,28 @@ def _participant(request, study: Study) -> tuple[Participant | None, HttpRespons
     return participant, None
 
 
+def participant_at_step(
+    request, entry_token: str, step: str
+) -> tuple[Study, Participant | None, HttpResponse | None]:
+    """The study and participant of a step page, or the response that replaces the page:
+    why this browser has no participation, the rate limit, or a redirect when the
+    participant's next step is another one."""
+    study = study_for_entry(entry_token)
+    participant, refusal = participant_of(request, study)
+    if participant is None:
+        return study, None, refusal
+    if not participant_request_allowed(request, token=participant.token):
+        return study, None, too_many(request, study)
+    if steps.participant_step(participant=participant, study=study) != step:
+        return study, None, next_step(study, participant)
+    return study, participant, None
+
+
 @require_GET
 def participant_entry(request, entry_token: str):
     study = study_for_entry(entry_token)
     if not participant_request_allowed(request):
-        return _too_many(request, study)
+        return too_many(request, study)
     try:
         participant, _created = participant_enter(
             study=study,
@@ -116,17 +133,17 @@ def participant_entry(request, entry_token: str):
         return _error(request, study, str(exc), status=400)
     remember_in_session(request, participant)
     # Redirecting drops the Prolific parameters from the address bar and history.
-    return remember_browser(request, _next_step(study, participant))
+    return remember_browser(request, next_step(study, participant))
 
 
 @require_http_methods(["GET", "POST"])
 def participant_consent_page(request, entry_token: str):
     study = study_for_entry(entry_token)
-    participant, refusal = _participant(request, study)
+    participant, refusal = participant_of(request, study)
     if participant is None:
         return refusal
     if not participant_request_allowed(request, token=participant.token):
-        return _too_many(request, study)
+        return too_many(request, study)
     if request.method == "POST":
         if request.POST.get("decision") == "decline":
             return render(
@@ -142,9 +159,9 @@ def participant_consent_page(request, entry_token: str):
                 status=400,
             )
         participant_consent(participant=participant)
-        return _next_step(study, participant)
+        return next_step(study, participant)
     if participant.consented_at is not None:
-        return _next_step(study, participant)
+        return next_step(study, participant)
     context = {
         "study": study,
         **steps.step_position(participant=participant, study=study, step=steps.CONSENT),
@@ -154,14 +171,9 @@ def participant_consent_page(request, entry_token: str):
 
 @require_http_methods(["GET", "POST"])
 def participant_statements_page(request, entry_token: str):
-    study = study_for_entry(entry_token)
-    participant, refusal = _participant(request, study)
+    study, participant, early = participant_at_step(request, entry_token, steps.STATEMENTS)
     if participant is None:
-        return refusal
-    if not participant_request_allowed(request, token=participant.token):
-        return _too_many(request, study)
-    if steps.participant_step(participant=participant, study=study) != steps.STATEMENTS:
-        return _next_step(study, participant)
+        return early
     slots = statement_slots(study)
     errors: dict[str, str] = {}
     message = ""
@@ -176,7 +188,7 @@ def participant_statements_page(request, entry_token: str):
             message, errors = exc.message, exc.errors
             status = 409 if exc.code == "duplicate" else 400
         else:
-            return _next_step(study, participant)
+            return next_step(study, participant)
     for slot in slots:
         slot["error"] = errors.get(f"statements.{slot['index']}", "")
     context = {
@@ -201,11 +213,11 @@ def _completion_url(study: Study, participant: Participant) -> str:
 @require_GET
 def participant_done(request, entry_token: str):
     study = study_for_entry(entry_token)
-    participant, refusal = _participant(request, study)
+    participant, refusal = participant_of(request, study)
     if participant is None:
         return refusal
     if participant.completed_at is None:
-        return _next_step(study, participant)
+        return next_step(study, participant)
     context = {
         "study": study,
         "statements": participant.statements.order_by("id"),
@@ -220,11 +232,11 @@ def participant_done(request, entry_token: str):
 def participant_finish(request, entry_token: str):
     """Send a finished Prolific participant back to Prolific with the completion code."""
     study = study_for_entry(entry_token)
-    participant, refusal = _participant(request, study)
+    participant, refusal = participant_of(request, study)
     if participant is None:
         return refusal
     if participant.completed_at is None:
-        return _next_step(study, participant)
+        return next_step(study, participant)
     url = _completion_url(study, participant)
     if not url:
         return redirect("participant_done", entry_token=study.entry_token)

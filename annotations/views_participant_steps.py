@@ -11,7 +11,6 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from annotations import participant_steps as steps
-from annotations.api_annotate import participant_request_allowed, study_for_entry
 from annotations.bridging import VoteError, vote_progress, vote_submit
 from annotations.models import VoteChoice
 from annotations.questionnaire import (
@@ -20,7 +19,7 @@ from annotations.questionnaire import (
     QuestionnaireError,
     questionnaire_submit,
 )
-from annotations.views_participant import _next_step, _participant, _too_many
+from annotations.views_participant import next_step, participant_at_step
 
 VOTE_BUTTONS = [
     (VoteChoice.AGREE, "Agree"),
@@ -32,14 +31,9 @@ VOTE_BUTTONS = [
 @require_http_methods(["GET", "POST"])
 def participant_votes_page(request, entry_token: str):
     """One statement of the participant's sample at a time; a vote moves to the next."""
-    study = study_for_entry(entry_token)
-    participant, refusal = _participant(request, study)
+    study, participant, early = participant_at_step(request, entry_token, steps.VOTES)
     if participant is None:
-        return refusal
-    if not participant_request_allowed(request, token=participant.token):
-        return _too_many(request, study)
-    if steps.participant_step(participant=participant, study=study) != steps.VOTES:
-        return _next_step(study, participant)
+        return early
     error = ""
     status = 200
     if request.method == "POST":
@@ -53,10 +47,10 @@ def participant_votes_page(request, entry_token: str):
             error = exc.message
             status = 409 if exc.code in ("finished", "not_in_sample") else 400
         else:
-            return _next_step(study, participant)
+            return next_step(study, participant)
     progress = vote_progress(participant=participant)
     if progress.next is None:  # pragma: no cover - participant_step said a vote is pending
-        return _next_step(study, participant)
+        return next_step(study, participant)
     context = {
         "study": study,
         "progress": progress,
@@ -71,14 +65,9 @@ def participant_votes_page(request, entry_token: str):
 @require_http_methods(["GET", "POST"])
 def participant_about_page(request, entry_token: str):
     """The study's questions about the participant; each offers "Prefer not to say"."""
-    study = study_for_entry(entry_token)
-    participant, refusal = _participant(request, study)
+    study, participant, early = participant_at_step(request, entry_token, steps.ABOUT)
     if participant is None:
-        return refusal
-    if not participant_request_allowed(request, token=participant.token):
-        return _too_many(request, study)
-    if steps.participant_step(participant=participant, study=study) != steps.ABOUT:
-        return _next_step(study, participant)
+        return early
     questions = [dict(q) for q in study.attribute_questions]
     errors: dict[str, str] = {}
     message = ""
@@ -91,7 +80,7 @@ def participant_about_page(request, entry_token: str):
             message, errors = exc.message, exc.errors
             status = 409 if exc.code == "duplicate" else 400
         else:
-            return _next_step(study, participant)
+            return next_step(study, participant)
         for q in questions:
             q["selected"] = request.POST.get(f"q_{q['key']}", "")
     for q in questions:
