@@ -153,3 +153,18 @@ def test_no_module_is_over_700_lines():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not too_long, f"split these modules (over {MAX_LINES} lines): {too_long}"
+
+
+def test_every_job_kind_names_registered_celery_tasks():
+    """The engine imports its tasks by dotted path; a typo would only fail at run time."""
+    from django.utils.module_loading import import_string
+
+    from gcai.celery import app
+    from gcai.constitutions.evaluation_jobs import EVALUATION
+    from gcai.constitutions.runs import ENGINE as RUNS
+    from gcai.modeling.steering_jobs import ENGINE as STEERING
+
+    for kind in (RUNS, EVALUATION, STEERING):
+        for path in (kind.step_task, kind.batch_task):
+            task = import_string(path)
+            assert task.name in app.tasks, path

@@ -31,6 +31,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from gcai.constitutions import jobs
 from gcai.constitutions.models import JobStatus
@@ -84,9 +85,10 @@ class JobKind:
     inputs: Callable[[Any, UsageMeter], Any]
     # finish(job, ctx) runs once every stage is stored; it marks the job succeeded.
     finish: Callable[[Any, Any], Any]
-    # The Celery tasks, looked up lazily (tasks import the module that declares the kind).
-    step_task: Callable[[], Any]
-    batch_task: Callable[[], Any]
+    # The two Celery tasks as dotted paths, imported when first needed: the tasks modules
+    # import the module that declares the kind, so a module-level import would be a cycle.
+    step_task: str
+    batch_task: str
     # What progress_done / progress_total count: "batches" of the current stage (whole
     # stages count as one), or "items" of the batched stages (an evaluation's pairs:
     # "Pairs judged: N of M"); with "items", whole stages leave the count as it is.
@@ -159,7 +161,7 @@ class JobKind:
 
     def start(self, job: Any) -> None:
         """Queue the job's next step once the current transaction commits."""
-        task = self.step_task()
+        task = import_string(self.step_task)
         job_id = job.pk
         transaction.on_commit(lambda: task.delay(job_id))
 
@@ -288,7 +290,7 @@ class JobKind:
         elif missing:
             from celery import group
 
-            task = self.batch_task()
+            task = import_string(self.batch_task)
             group(task.s(job.pk, stage.name, i) for i in missing).apply_async()
             return f"dispatched:{stage.name}"
         parts = list(
@@ -363,6 +365,6 @@ class JobKind:
                 return "batch-done"
             job.config = {**job.config, "_joined": [*joined, stage_name]}
             job.save(update_fields=["config"])
-            task = self.step_task()
+            task = import_string(self.step_task)
             transaction.on_commit(lambda: task.delay(job_id))
         return "stage-complete"

@@ -193,18 +193,6 @@ def evaluation_finish(evaluation: Evaluation, ctx: EvaluationInputs) -> None:
     )
 
 
-def _step_task():
-    from gcai.constitutions.evaluation_tasks import evaluation_step_task
-
-    return evaluation_step_task
-
-
-def _batch_task():
-    from gcai.constitutions.evaluation_tasks import evaluation_batch_task
-
-    return evaluation_batch_task
-
-
 EVALUATION = engine.JobKind(
     job_model=Evaluation,
     artifact_model=EvaluationArtifact,
@@ -212,7 +200,7 @@ EVALUATION = engine.JobKind(
     stages=lambda evaluation, ctx: EVALUATION_STAGES,
     inputs=EvaluationInputs,
     finish=evaluation_finish,
-    step_task=_step_task,
-    batch_task=_batch_task,
+    step_task="gcai.constitutions.evaluation_tasks.evaluation_step_task",
+    batch_task="gcai.constitutions.evaluation_tasks.evaluation_batch_task",
     progress_unit="items",
 )

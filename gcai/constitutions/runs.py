@@ -332,18 +332,6 @@ def runs_create_comparison(
     return gcai_run, icai_run
 
 
-def _step_task():
-    from gcai.constitutions.tasks import run_step_task
-
-    return run_step_task
-
-
-def _batch_task():
-    from gcai.constitutions.tasks import run_batch_task
-
-    return run_batch_task
-
-
 # A pipeline run is one kind of job on the shared engine (gcai.constitutions.engine).
 ENGINE = engine.JobKind(
     job_model=PipelineRun,
@@ -352,8 +340,8 @@ ENGINE = engine.JobKind(
     stages=lambda run, ctx: pipeline.stages_for(run.method, ctx.config),
     inputs=lambda run, meter: _inputs(run, meter),
     finish=lambda run, ctx: run_finish(run=run, ctx=ctx),
-    step_task=_step_task,
-    batch_task=_batch_task,
+    step_task="gcai.constitutions.tasks.run_step_task",
+    batch_task="gcai.constitutions.tasks.run_batch_task",
 )
 
 

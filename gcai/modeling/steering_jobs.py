@@ -269,18 +269,6 @@ def steering_finish(run: SteeringRun, ctx: SteeringInputs) -> None:
     )
 
 
-def _step_task():
-    from gcai.modeling.tasks import steering_step_task
-
-    return steering_step_task
-
-
-def _batch_task():
-    from gcai.modeling.tasks import steering_batch_task
-
-    return steering_batch_task
-
-
 ENGINE = engine.JobKind(
     job_model=SteeringRun,
     artifact_model=SteeringArtifact,
@@ -288,6 +276,6 @@ ENGINE = engine.JobKind(
     stages=stages_for,
     inputs=SteeringInputs,
     finish=steering_finish,
-    step_task=_step_task,
-    batch_task=_batch_task,
+    step_task="gcai.modeling.tasks.steering_step_task",
+    batch_task="gcai.modeling.tasks.steering_batch_task",
 )
