@@ -190,3 +190,22 @@ def test_build_constitution_prints_and_writes_it_with_its_run_record(llm_server,
         _command(
             "build_constitution", str(data), "--method", "icai", "--set", '{"aggregation": "x"}'
         )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build_constitution", "{missing}", "--method", "icai"], "No such file"),
+        (["build_constitution", "{data}", "--method", "icai", "--test-fraction", "1"], "below 1"),
+        (["build_constitution", "{data}", "--method", "icai", "--set", "[1]"], "JSON object"),
+        (["build_constitution", "{data}", "--method", "icai", "--set", "{{"], "not valid JSON"),
+        (["reproduce_table1", "{missing}"], "No such file"),
+        (["reproduce_table1", "{data}", "--test-fraction", "0"], "between 0 and 1"),
+    ],
+)
+def test_file_commands_refuse_bad_options_before_importing(tmp_path, args, message):
+    data = SYNTHETIC / "synthetic_data_orthogonal_adcbg.csv"
+    filled = [a.format(missing=tmp_path / "nope.csv", data=data) for a in args]
+    with pytest.raises(CommandError, match=message):
+        _command(*filled)
+    assert not PipelineRun.objects.exists()
