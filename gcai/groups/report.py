@@ -105,9 +105,10 @@ def comparison_statuses(comparisons: list[GroupComparison]) -> dict[int, str]:
     return out
 
 
-def _usage(queryset) -> dict[str, float]:
+def _usage(queryset) -> dict[str, int | float]:
+    """Summed LLM usage: counts stay whole numbers, the cost is in dollars."""
     totals = queryset.aggregate(**{k: Sum(k) for k in _USAGE})
-    return {k: float(totals[k] or 0) for k in _USAGE}
+    return {k: float(totals[k] or 0) if k == "cost_usd" else int(totals[k] or 0) for k in _USAGE}
 
 
 def _seconds(jobs: list[Any]) -> float | None:
