@@ -23,12 +23,12 @@ from gcai.constitutions.models import (
     ConstitutionStatus,
     Evaluation,
     EvaluationKind,
-    JobStatus,
     Method,
     Origin,
     PipelineRun,
     Principle,
 )
+from gcai.jobs.models import JobStatus
 from surveys.models import Survey
 
 

@@ -6,14 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from annotations.models import Membership, Moderation, PreferencePair
-from gcai.constitutions.models import (
-    Constitution,
-    Evaluation,
-    JobStatus,
-    PipelineRun,
-    StageArtifact,
-)
+from gcai.constitutions.models import Constitution, Evaluation, PipelineRun, StageArtifact
 from gcai.demo import build
+from gcai.jobs.models import JobStatus
 from surveys.models import Survey, SurveyStatus
 from tests.core.scripted import HONEST, Judge
 from tests.fakes import FakeOpenAIServer

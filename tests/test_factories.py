@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gcai.constitutions.models import ConstitutionStatus, JobStatus, Method
+from gcai.constitutions.models import ConstitutionStatus, Method
+from gcai.jobs.models import JobStatus
 from surveys.models import SurveyStatus
 from tests.factories import (
     ConstitutionFactory,

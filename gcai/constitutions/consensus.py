@@ -83,6 +83,7 @@ class ConsensusRow:
                 for g in self.result.groups
             ],
             "groups_left_out": self.result.groups_left_out,
+            "groups_withheld": self.result.groups_withheld,
         }
 
 

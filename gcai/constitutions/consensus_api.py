@@ -56,6 +56,10 @@ class ConsensusPrincipleSerializer(serializers.Serializer):
     groups_left_out = serializers.IntegerField(
         help_text="Groups with votes but fewer voters than the minimum (never named)."
     )
+    groups_withheld = serializers.BooleanField(
+        help_text="Per-group tallies left out because the voters outside the shown groups "
+        "are fewer than the minimum (the difference from the totals would reveal them)."
+    )
 
 
 class ConsensusReportSerializer(serializers.Serializer):

@@ -1,7 +1,7 @@
 """Evaluations, declared on the job engine.
 
 An :class:`~gcai.constitutions.models.Evaluation` is one kind of job on the shared engine
-(:mod:`gcai.constitutions.engine`), with :class:`EvaluationArtifact` rows as its stored
+(:mod:`gcai.jobs.engine`), with :class:`EvaluationArtifact` rows as its stored
 stages, so fan-out, the database join, cancel, resume, progress and usage accounting are
 the same code as for pipeline runs and steering runs. Stages:
 
@@ -25,14 +25,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import PreferencePair
-from gcai.constitutions import engine, jobs
-from gcai.constitutions.models import Evaluation, EvaluationArtifact, JobStatus
-from gcai.constitutions.pipeline import Stage
+from gcai.constitutions.models import Evaluation, EvaluationArtifact
 from gcai.core.evaluate import EvalConfig, PairJudgement, compute_metrics, judge_pairs
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.llm_similarity import llm_constitution_similarity, llm_reference_similarity
 from gcai.core.similarity import constitution_similarity, reference_similarity
 from gcai.core.types import Pair, Preference
+from gcai.jobs import engine, guards
+from gcai.jobs.models import JobStatus
+from gcai.jobs.stages import Stage
 
 JUDGING = "judging"
 SCORING = "scoring"
@@ -60,11 +61,11 @@ class EvaluationInputs:
         return self.evaluation.config.get("labels", {})
 
     @cached_property
-    def judge(self) -> jobs.GuardedModel:
+    def judge(self) -> guards.GuardedModel:
         from gcai.constitutions import llm
 
-        cancel = jobs.CancelCheck(Evaluation, self.evaluation.pk)
-        return jobs.GuardedModel(llm.chat_model_for(meter=self.meter, should_cancel=cancel))
+        cancel = guards.CancelCheck(Evaluation, self.evaluation.pk)
+        return guards.GuardedModel(llm.chat_model_for(meter=self.meter, should_cancel=cancel))
 
     def output(self, stage: str) -> dict[str, Any]:
         if stage not in self._outputs:
@@ -171,7 +172,7 @@ def evaluation_finish(evaluation: Evaluation, ctx: EvaluationInputs) -> None:
     if not locked.is_active:
         return
     if locked.cancel_requested:
-        raise jobs.JobCancelled()
+        raise guards.JobCancelled()
     scores = ctx.output(SCORING)
     results = {
         "config": ctx.config.to_dict(),

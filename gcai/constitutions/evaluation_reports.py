@@ -14,9 +14,10 @@ from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from annotations.models import PreferencePair, Split, Study
-from gcai.constitutions.models import Evaluation, EvaluationKind, JobStatus
+from gcai.constitutions.models import Evaluation, EvaluationKind
 from gcai.core.evaluate import EvalMetrics, PairJudgement, compare_judgements
 from gcai.core.stats import MIN_N_PAIRS, small_sample_warning
+from gcai.jobs.models import JobStatus
 
 
 def target_label(evaluation: Evaluation) -> str:

@@ -30,10 +30,11 @@ from gcai.constitutions.labels import (
     pairs_labels,
 )
 from gcai.constitutions.llm import configured_backend
-from gcai.constitutions.models import Constitution, Evaluation, EvaluationKind, JobStatus
+from gcai.constitutions.models import Constitution, Evaluation, EvaluationKind
 from gcai.constitutions.pipeline import sample_ids
 from gcai.core.evaluate import EvalConfig, orthogonal_constitution, principle_texts
 from gcai.core.types import Preference
+from gcai.jobs.models import JobStatus
 
 DEFAULT_BATCH_SIZE = 25
 SPLITS = (Split.TEST.value, Split.TRAIN.value)
@@ -330,11 +331,11 @@ def evaluation_run_inline(
 
 def evaluation_step(evaluation_id: int, *, inline: bool = False) -> str:
     """Advance an evaluation as far as possible in this process (see
-    :meth:`~gcai.constitutions.engine.JobKind.step`)."""
+    :meth:`~gcai.jobs.engine.JobKind.step`)."""
     return EVALUATION.step(evaluation_id, inline=inline)
 
 
 def evaluation_batch(evaluation_id: int, stage: str, batch: int) -> str:
     """Compute one batch of an evaluation's stage (see
-    :meth:`~gcai.constitutions.engine.JobKind.batch`)."""
+    :meth:`~gcai.jobs.engine.JobKind.batch`)."""
     return EVALUATION.batch(evaluation_id, stage, batch)

@@ -14,8 +14,8 @@ from typing import Any
 from django import forms
 
 from annotations.models import Study
-from gcai.constitutions import pipeline
 from gcai.constitutions.models import Method
+from gcai.jobs.stages import DEFAULT_BATCH_SIZE
 
 REPRESENTATIVE_CHOICES = [
     ("", "Method default"),
@@ -54,7 +54,7 @@ class RunSettingsForm(forms.Form):
     batch_size = forms.IntegerField(
         min_value=1,
         max_value=1000,
-        initial=pipeline.DEFAULT_BATCH_SIZE,
+        initial=DEFAULT_BATCH_SIZE,
         help_text="Items per parallel task.",
     )
     max_training_pairs = forms.IntegerField(

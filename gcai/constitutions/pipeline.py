@@ -11,14 +11,14 @@ per batch, then the merged one), so:
 - a researcher can open and export every intermediate step.
 
 This module only knows how to compute a stage; scheduling (Celery fan-out, locking,
-progress) lives in :mod:`gcai.constitutions.runs`.
+progress) lives in :mod:`gcai.jobs.engine`; the run declaration in
+:mod:`gcai.constitutions.runs`.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -31,28 +31,7 @@ from gcai.core.icai import FilterOutput, IcaiConfig, TripletSelection
 from gcai.core.llm.base import ChatModel
 from gcai.core.types import Judgement, Pair, Principle, Statement
 from gcai.core.voting import VoteOutput
-
-DEFAULT_BATCH_SIZE = 25
-
-
-class StageError(Exception):
-    """A stage cannot proceed; the run is marked failed with this message."""
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    title: str
-    # Whole stage: compute(ctx) -> dict. Batched: items(ctx) -> list, compute_batch(ctx,
-    # items) -> dict, merge(ctx, [dict]) -> dict.
-    compute: Callable[[RunInputs], dict[str, Any]] | None = None
-    items: Callable[[RunInputs], Sequence[Any]] | None = None
-    compute_batch: Callable[[RunInputs, Sequence[Any]], dict[str, Any]] | None = None
-    merge: Callable[[RunInputs, list[dict[str, Any]]], dict[str, Any]] | None = None
-
-    @property
-    def batched(self) -> bool:
-        return self.items is not None
+from gcai.jobs.stages import Stage, StageError
 
 
 class RunInputs:
@@ -354,10 +333,6 @@ def final_principles(method: str, ctx: RunInputs) -> list[Principle]:
     if method == "gcai":
         return list(MergeOutput.from_dict(ctx.output("merge")).principles)
     return list(FilterOutput.from_dict(ctx.output("filter")).principles)
-
-
-def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def sample_ids(ids: list[int], limit: int | None, seed: int) -> list[int]:

@@ -23,15 +23,9 @@ from annotations.imports import pairs_import
 from annotations.models import Dataset, Moderation, PreferencePair, Split, Study, ValueStatement
 from gcai.constitutions import evaluation_reports, evaluations, runs
 from gcai.constitutions.labels import human_annotations
-from gcai.constitutions.models import (
-    Constitution,
-    Evaluation,
-    EvaluationKind,
-    JobStatus,
-    Method,
-    PipelineRun,
-)
+from gcai.constitutions.models import Constitution, Evaluation, EvaluationKind, Method, PipelineRun
 from gcai.csvsafe import csv_lines
+from gcai.jobs.models import JobStatus
 
 #: Table 1 of the improved-ICAI paper: the baselines, then the methods, in this order.
 TABLE1_METHODS: tuple[str, ...] = (Method.ICAI, Method.ICAI_IMPROVED_1, Method.ICAI_IMPROVED_2)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gcai.constitutions.models import JobStatus, PipelineRun
+from gcai.constitutions.models import PipelineRun
 from gcai.constitutions.selectors import StageInfo
+from gcai.jobs.models import JobStatus
 
 # Stage states: stored output (done), being worked on (running), stopped there by a
 # failure or a cancel (stopped), not reached yet (waiting).

@@ -1,6 +1,6 @@
 """Pipeline runs: create, start, step, fan out, cancel, resume, finish.
 
-A run is one kind of job on the shared engine (:mod:`gcai.constitutions.engine`): its
+A run is one kind of job on the shared engine (:mod:`gcai.jobs.engine`): its
 stages come from :mod:`gcai.constitutions.pipeline`, its artifacts are
 :class:`StageArtifact` rows, and when the last stage is stored ``run_finish`` turns the
 final principles into a draft constitution. Scheduling, the database join of batches,
@@ -20,13 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.models import Annotation, Moderation, PreferencePair, Split, Study, ValueStatement
-from gcai.constitutions import engine, jobs, labels, pipeline
+from gcai.constitutions import labels, pipeline
 from gcai.constitutions.evidence import SOURCE_REASONS_KEY
 from gcai.constitutions.llm import configured_backend
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
-    JobStatus,
     Method,
     PipelineRun,
     Principle,
@@ -37,11 +36,14 @@ from gcai.constitutions.quality import QualityGateError
 from gcai.core import presets
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.types import Judgement, Pair, Preference, Statement
+from gcai.jobs import engine, guards
+from gcai.jobs.models import JobStatus
+from gcai.jobs.stages import DEFAULT_BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
 
-RunCancelled = jobs.JobCancelled
+RunCancelled = guards.JobCancelled
 
 
 # --------------------------------------------------------------------------- inputs
@@ -205,7 +207,7 @@ def _output_loader(run: PipelineRun):
 def _inputs(run: PipelineRun, meter: UsageMeter) -> RunInputs:
     from gcai.constitutions import llm
 
-    cancel = jobs.CancelCheck(PipelineRun, run.pk)
+    cancel = guards.CancelCheck(PipelineRun, run.pk)
     return RunInputs(
         method=run.method,
         config=run.config,
@@ -213,7 +215,7 @@ def _inputs(run: PipelineRun, meter: UsageMeter) -> RunInputs:
         judgements_loader=lambda: run_judgements(run),
         statements_loader=lambda: run_statements(run),
         output_loader=_output_loader(run),
-        model_factory=lambda: jobs.GuardedModel(
+        model_factory=lambda: guards.GuardedModel(
             llm.chat_model_for(meter=meter, should_cancel=cancel)
         ),
         embedder_factory=llm.embedder,
@@ -246,7 +248,7 @@ def run_create(
     method_config: dict[str, Any] | None = None,
     dataset_ids: list[int] | None = None,
     max_training_pairs: int | None = None,
-    batch_size: int = pipeline.DEFAULT_BATCH_SIZE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     training_pair_ids: list[int] | None = None,
     comparison_group: str = "",
     publish: bool = False,
@@ -306,7 +308,7 @@ def runs_create_comparison(
     icai_config: dict[str, Any] | None = None,
     dataset_ids: list[int] | None = None,
     max_training_pairs: int | None = None,
-    batch_size: int = pipeline.DEFAULT_BATCH_SIZE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     publish: bool = False,
     ties: str = labels.DEFAULT_TIE_POLICY,
 ) -> tuple[PipelineRun, PipelineRun]:
@@ -332,7 +334,7 @@ def runs_create_comparison(
     return gcai_run, icai_run
 
 
-# A pipeline run is one kind of job on the shared engine (gcai.constitutions.engine).
+# A pipeline run is one kind of job on the shared engine (gcai.jobs.engine).
 ENGINE = engine.JobKind(
     job_model=PipelineRun,
     artifact_model=StageArtifact,

@@ -13,11 +13,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotations.api import DatabaseIdField
-from gcai.constitutions import pipeline, selectors
+from gcai.constitutions import selectors
 from gcai.constitutions.labels import DEFAULT_TIE_POLICY, TIE_POLICIES
 from gcai.constitutions.models import Constitution, Method, PipelineRun
 from gcai.constitutions.run_progress import run_overall
 from gcai.core import presets
+from gcai.jobs.stages import DEFAULT_BATCH_SIZE
 
 ICAI_METHODS = [m.value for m in Method if m != Method.GCAI]
 
@@ -201,9 +202,7 @@ class RunCreateInputSerializer(serializers.Serializer):
     )
     dataset_ids = serializers.ListField(child=DatabaseIdField(), required=False, default=list)
     max_training_pairs = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    batch_size = serializers.IntegerField(
-        min_value=1, max_value=1000, default=pipeline.DEFAULT_BATCH_SIZE
-    )
+    batch_size = serializers.IntegerField(min_value=1, max_value=1000, default=DEFAULT_BATCH_SIZE)
     publish = serializers.BooleanField(
         default=False, help_text="Publish the constitution when the run succeeds."
     )
@@ -233,9 +232,7 @@ class ComparisonInputSerializer(serializers.Serializer):
     icai_config = serializers.DictField(required=False, default=dict)
     dataset_ids = serializers.ListField(child=DatabaseIdField(), required=False, default=list)
     max_training_pairs = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    batch_size = serializers.IntegerField(
-        min_value=1, max_value=1000, default=pipeline.DEFAULT_BATCH_SIZE
-    )
+    batch_size = serializers.IntegerField(min_value=1, max_value=1000, default=DEFAULT_BATCH_SIZE)
     publish = serializers.BooleanField(default=False)
     ties = serializers.ChoiceField(choices=TIE_POLICIES, default=DEFAULT_TIE_POLICY)
 

@@ -104,6 +104,9 @@ class Consensus:
     groups: tuple[GroupTally, ...]  # only groups meeting the minimum, by name
     groups_left_out: int  # groups with votes but fewer voters than the minimum
     value: float | None  # group-informed consensus; None with too few groups
+    # Per-group tallies withheld: the voters outside the shown groups are more than none
+    # but fewer than the minimum, so overall minus the shown groups would reveal them.
+    groups_withheld: bool = False
 
     @property
     def agreement(self) -> float | None:
@@ -146,12 +149,16 @@ def consensus(
         if len(kept) >= max(1, min_groups)
         else None
     )
+    voters = len({b.voter for b in ballots})
+    rest = voters - sum(g.voters for g in kept)
+    withheld = bool(kept) and 0 < rest < minimum
     return Consensus(
         overall=overall,
-        voters=len({b.voter for b in ballots}),
-        groups=tuple(kept),
+        voters=voters,
+        groups=() if withheld else tuple(kept),
         groups_left_out=left_out,
         value=value,
+        groups_withheld=withheld,
     )
 
 

@@ -22,9 +22,10 @@ from django.utils import timezone
 from annotations.imports import pairs_import, statements_import
 from annotations.models import Dataset, Membership, Moderation, Role, Study, ValueStatement
 from gcai.constitutions import evaluation_reports, evaluations, runs
-from gcai.constitutions.models import Constitution, Evaluation, JobStatus, Method, PipelineRun
+from gcai.constitutions.models import Constitution, Evaluation, Method, PipelineRun
 from gcai.demo.groups import demo_group_comparison
 from gcai.groups.models import GroupComparison
+from gcai.jobs.models import JobStatus
 from surveys.models import Survey, SurveyStatus
 from surveys.services import survey_create, survey_open
 

@@ -20,11 +20,12 @@ from django.db.models import Sum
 
 from annotations.models import Split
 from gcai.constitutions.evaluation_reports import evaluations_summarised, format_estimate
-from gcai.constitutions.models import Constitution, Evaluation, JobStatus, PipelineRun
+from gcai.constitutions.models import Constitution, Evaluation, PipelineRun
 from gcai.core.similarity import constitution_similarity
 from gcai.core.stats import fleiss_kappa
 from gcai.groups.models import GroupComparison
 from gcai.groups.services import group_labels
+from gcai.jobs.models import JobStatus
 
 SHARED_THRESHOLD = 0.8
 _USAGE = ("llm_calls", "llm_cached_calls", "prompt_tokens", "completion_tokens", "cost_usd")

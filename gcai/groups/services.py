@@ -20,8 +20,10 @@ from django.utils import timezone
 from annotations.attributes import Person, attribute_groups, group_filters
 from annotations.models import Annotation, Split, Study
 from gcai.constitutions import evaluations, pipeline, runs
-from gcai.constitutions.models import Constitution, Evaluation, JobStatus, Method, PipelineRun
+from gcai.constitutions.models import Constitution, Evaluation, Method, PipelineRun
 from gcai.groups.models import GroupComparison
+from gcai.jobs.models import JobStatus
+from gcai.jobs.stages import DEFAULT_BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def group_comparison_create(
     seed: int = 0,
     max_training_pairs: int | None = None,
     eval_limit: int | None = None,
-    batch_size: int = pipeline.DEFAULT_BATCH_SIZE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     method_config: dict[str, Any] | None = None,
     dataset_ids: list[int] | None = None,
 ) -> GroupComparison:

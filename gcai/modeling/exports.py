@@ -18,9 +18,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotations.models import Annotation, Dataset, PreferencePair, Split, Study
-from gcai.constitutions.models import Constitution, ConstitutionPrinciple, Evaluation, JobStatus
+from gcai.constitutions.models import Constitution, ConstitutionPrinciple, Evaluation
 from gcai.constitutions.runs import pair_label
 from gcai.core.training_data import ExportPair, ExportSettings, constitution_block, rows_for
+from gcai.jobs.models import JobStatus
 
 PARTS = (Split.TRAIN.value, Split.TEST.value, Split.UNASSIGNED.value)
 FORMAT_VERSION = 1

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from annotations.models import Dataset, Split, Study
-from gcai.constitutions.models import Constitution, Evaluation, JobStatus
+from gcai.constitutions.models import Constitution, Evaluation
 from gcai.core.training_data import (
     DEFAULT_HEADER,
     GENERATION_FORM,
@@ -16,6 +16,7 @@ from gcai.core.training_data import (
     SELECTION_FORM,
     STYLES,
 )
+from gcai.jobs.models import JobStatus
 from gcai.modeling.models import SteeringKind
 from gcai.modeling.services import DEFAULT_BATCH_SIZE
 

@@ -1,6 +1,6 @@
 """Steering evaluations and critique-and-revision jobs, and their stored stages.
 
-Both are jobs on the shared engine (:mod:`gcai.constitutions.engine`): a
+Both are jobs on the shared engine (:mod:`gcai.jobs.engine`): a
 :class:`SteeringRun` row holds status, progress and LLM usage; every stage (and every
 batch of a batched stage) is a :class:`SteeringArtifact`, so a run resumes where it
 stopped. Training-data exports are computed on the fly and stream; they need no table.
@@ -12,7 +12,8 @@ from django.db import models
 from django.db.models import Q
 
 from annotations.models import Study
-from gcai.constitutions.models import ArtifactBase, Constitution, Job, JobStatus
+from gcai.constitutions.models import Constitution
+from gcai.jobs.models import ArtifactBase, Job, JobStatus
 
 
 class SteeringKind(models.TextChoices):

@@ -8,8 +8,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from annotations.models import Study
-from gcai.constitutions.models import JobStatus
 from gcai.core.training_data import critique_sft_row
+from gcai.jobs.models import JobStatus
 from gcai.modeling.models import SteeringArtifact, SteeringKind, SteeringRun
 
 VARIANT_LABELS = {"none": "no constitution", "a": "constitution A", "b": "constitution B"}

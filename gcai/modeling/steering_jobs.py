@@ -1,7 +1,7 @@
 """Steering evaluations and critique-and-revision runs, declared on the job engine.
 
 A :class:`~gcai.modeling.models.SteeringRun` is a sibling of ``PipelineRun`` with its own
-artifact table; both are :class:`~gcai.constitutions.engine.JobKind` declarations, so
+artifact table; both are :class:`~gcai.jobs.engine.JobKind` declarations, so
 fan-out, the database join, progress, cancel, resume and usage accounting are the same
 code. Stages:
 
@@ -28,15 +28,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gcai.constitutions import engine, jobs
 from gcai.constitutions import llm as platform_llm
 from gcai.constitutions.llm_cache import DatabaseResponseCache
-from gcai.constitutions.models import JobStatus
-from gcai.constitutions.pipeline import Stage, StageError
 from gcai.core import steering
 from gcai.core.llm.factory import LLMSettings, build_chat_model
 from gcai.core.llm.usage import UsageMeter
 from gcai.core.training_data import RewordRule, constitution_block
+from gcai.jobs import engine, guards
+from gcai.jobs.models import JobStatus
+from gcai.jobs.stages import Stage, StageError
 from gcai.modeling.models import SteeringArtifact, SteeringKind, SteeringRun
 
 
@@ -99,7 +99,7 @@ class SteeringInputs:
         self.run = run
         self.config = run.config
         self.meter = meter
-        self._cancel = jobs.CancelCheck(SteeringRun, run.pk)
+        self._cancel = guards.CancelCheck(SteeringRun, run.pk)
         self._outputs: dict[str, dict[str, Any]] = {}
 
     @property
@@ -138,7 +138,7 @@ class SteeringInputs:
         )
 
     @cached_property
-    def target(self) -> jobs.GuardedModel:
+    def target(self) -> guards.GuardedModel:
         target = self.config["target"]
         cache = DatabaseResponseCache()
         namespaced = NamespacedCache(cache, f"target:{target.get('base_url') or 'default'}")
@@ -148,11 +148,11 @@ class SteeringInputs:
             meter=self.meter,
             should_cancel=self._cancel,
         )
-        return jobs.GuardedModel(model)
+        return guards.GuardedModel(model)
 
     @cached_property
-    def judge(self) -> jobs.GuardedModel:
-        return jobs.GuardedModel(
+    def judge(self) -> guards.GuardedModel:
+        return guards.GuardedModel(
             platform_llm.chat_model_for(meter=self.meter, should_cancel=self._cancel)
         )
 

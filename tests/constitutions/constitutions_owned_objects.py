@@ -16,7 +16,6 @@ from annotations.models import Role
 from gcai.constitutions.models import (
     Constitution,
     ConstitutionPrinciple,
-    JobStatus,
     Method,
     PipelineRun,
     Principle,
@@ -43,6 +42,7 @@ from gcai.core.icai import IcaiConfig, filter_principles
 from gcai.core.types import Origin, Preference
 from gcai.core.types import Principle as CorePrinciple
 from gcai.core.voting import PairVotes, VoteCall, VoteOutput
+from gcai.jobs.models import JobStatus
 from tests import entry_points
 from tests.factories import (
     AnnotationFactory,

@@ -9,7 +9,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from gcai.constitutions import selectors
-from gcai.constitutions.models import JobStatus, Method, PipelineRun, StageArtifact
+from gcai.constitutions.models import Method, PipelineRun, StageArtifact
+from gcai.jobs.models import JobStatus
 from tests.constitutions.constitutions_owned_objects import (
     build_gcai_run,
     build_icai_run,

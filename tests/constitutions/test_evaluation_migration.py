@@ -14,7 +14,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from gcai.constitutions.evaluations import evaluation_create, evaluation_run_inline
-from gcai.constitutions.models import Evaluation, EvaluationArtifact, JobStatus, LLMCacheEntry
+from gcai.constitutions.models import Evaluation, EvaluationArtifact, LLMCacheEntry
+from gcai.jobs.models import JobStatus
 from tests.constitutions.evaluation_support import (
     PLEASE,
     make_constitution,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from annotations.models import Split
-from gcai.constitutions import engine, evaluation_reports, evaluations
+from gcai.constitutions import evaluation_reports, evaluations
 from gcai.constitutions.evaluation_jobs import EVALUATION
 from gcai.constitutions.evaluation_reports import evaluation_table_text
 from gcai.constitutions.evaluation_tasks import evaluation_batch_task
@@ -17,14 +17,10 @@ from gcai.constitutions.evaluations import (
     evaluation_run_inline,
     evaluations_create_comparison,
 )
-from gcai.constitutions.models import (
-    Evaluation,
-    EvaluationArtifact,
-    EvaluationKind,
-    JobStatus,
-    LLMCacheEntry,
-)
+from gcai.constitutions.models import Evaluation, EvaluationArtifact, EvaluationKind, LLMCacheEntry
 from gcai.core.evaluate import PairJudgement, compute_metrics, orthogonal_constitution
+from gcai.jobs import engine
+from gcai.jobs.models import JobStatus
 from tests.constitutions.evaluation_support import (
     PLEASE,
     import_icai_csv,

@@ -15,7 +15,8 @@ from gcai.constitutions.evaluations import (
     evaluation_run_inline,
     evaluations_create_comparison,
 )
-from gcai.constitutions.models import Evaluation, JobStatus
+from gcai.constitutions.models import Evaluation
+from gcai.jobs.models import JobStatus
 from tests.constitutions.evaluation_support import (
     PLEASE,
     make_constitution,

@@ -13,7 +13,8 @@ import pytest
 from django.core.management import call_command
 
 from gcai.constitutions.evaluations import evaluation_start, evaluations_create_comparison
-from gcai.constitutions.models import Evaluation, EvaluationArtifact, JobStatus
+from gcai.constitutions.models import Evaluation, EvaluationArtifact
+from gcai.jobs.models import JobStatus
 from tests.constitutions.evaluation_support import (
     PLEASE,
     llm_settings_for,

@@ -9,7 +9,8 @@ import json
 import pytest
 from django.core.management import call_command
 
-from gcai.constitutions.models import JobStatus, PipelineRun
+from gcai.constitutions.models import PipelineRun
+from gcai.jobs.models import JobStatus
 from tests.constitutions.test_reproduce import OWN_RULES, _own_data
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.rule_judge import app_environment, rule_judge_responder

@@ -9,7 +9,8 @@ import pytest
 
 from annotations.models import Dataset, Membership, PreferencePair, Role, Split
 from gcai.constitutions import runs, services
-from gcai.constitutions.models import Constitution, JobStatus, Principle, StageArtifact
+from gcai.constitutions.models import Constitution, Principle, StageArtifact
+from gcai.jobs.models import JobStatus
 from tests.constitutions.conftest import load_synthetic
 from tests.constitutions.judge_server import judge_responder
 from tests.core.scripted import HONEST, KIND, Judge, Rule

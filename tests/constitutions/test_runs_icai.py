@@ -8,7 +8,8 @@ import pytest
 
 from annotations.models import PreferencePair, Split
 from gcai.constitutions import runs
-from gcai.constitutions.models import Constitution, JobStatus, PipelineRun, StageArtifact
+from gcai.constitutions.models import Constitution, PipelineRun, StageArtifact
+from gcai.jobs.models import JobStatus
 from tests.constitutions.conftest import load_synthetic
 from tests.constitutions.judge_server import judge_responder
 from tests.core.scripted import ALIGNED_RULES, ORTHOGONAL_RULES, Judge

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gcai.constitutions import runs
-from gcai.constitutions.models import EmbeddingCacheEntry, JobStatus, StageArtifact
+from gcai.constitutions.models import EmbeddingCacheEntry, StageArtifact
+from gcai.jobs.models import JobStatus
 from tests.constitutions.conftest import load_synthetic
 from tests.constitutions.judge_server import judge_responder
 from tests.core.scripted import ORTHOGONAL_RULES, Judge

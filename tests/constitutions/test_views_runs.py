@@ -11,9 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from gcai.constitutions.models import JobStatus, Method, PipelineRun, StageArtifact
+from gcai.constitutions.models import Method, PipelineRun, StageArtifact
 from gcai.core.cluster import Evidence, Proposal, Proposals
 from gcai.core.icai import DiffCluster, TripletSelection
+from gcai.jobs.models import JobStatus
 from tests.constitutions.constitutions_owned_objects import (
     EVIL,
     build_gcai_run,

@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 
 from gcai.constitutions import selectors
-from gcai.constitutions.models import JobStatus, PipelineRun, StageArtifact
+from gcai.constitutions.models import PipelineRun, StageArtifact
+from gcai.jobs.models import JobStatus
 from tests.constitutions.constitutions_owned_objects import build_icai_run, make_study_input
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -20,11 +20,11 @@ from gcai.constitutions import evaluations, runs
 from gcai.constitutions.models import (
     Evaluation,
     EvaluationArtifact,
-    JobStatus,
     LLMCacheEntry,
     PipelineRun,
     StageArtifact,
 )
+from gcai.jobs.models import JobStatus
 from tests.constitutions.conftest import load_synthetic
 from tests.constitutions.evaluation_support import (
     PLEASE,

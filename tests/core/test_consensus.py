@@ -72,10 +72,21 @@ def test_small_groups_are_left_out_and_not_named():
     c = ballots("c", agree=0, disagree=2)  # two voters only: left out
     result = consensus(a + b + c, group_of=groups_of(("A", a), ("B", b), ("C", c)), minimum=5)
     assert result.value == pytest.approx(6 / 49)
-    assert [g.name for g in result.groups] == ["A", "B"]
     assert result.groups_left_out == 1
     # Left-out voters still count in the overall numbers (not by group).
     assert result.overall == VoteCounts(5, 7)
+    # Two voters outside the shown groups: overall minus A and B would give their votes,
+    # so the per-group tallies are withheld (the consensus value stays).
+    assert result.groups == ()
+    assert result.groups_withheld
+    # With five voters outside the shown groups the difference hides each of them.
+    d = ballots("d", agree=1, disagree=2)
+    more = consensus(
+        a + b + c + d, group_of=groups_of(("A", a), ("B", b), ("C", c), ("D", d)), minimum=5
+    )
+    assert [g.name for g in more.groups] == ["A", "B"]
+    assert not more.groups_withheld
+    assert more.groups_left_out == 2
 
 
 def test_minimum_counts_distinct_voters_not_ballots():
@@ -83,9 +94,11 @@ def test_minimum_counts_distinct_voters_not_ballots():
     same = [Ballot("x", "agree") for _ in range(5)]
     other = ballots("o", agree=5, disagree=0)
     result = consensus(same + other, group_of={"x": "X", **groups_of(("O", other))}, minimum=2)
-    assert [g.name for g in result.groups] == ["O"]
     assert result.groups_left_out == 1
     assert result.value is None  # one group is not a consensus across groups
+    # The one voter outside group O would be revealed by the difference: withheld.
+    assert result.groups == ()
+    assert result.groups_withheld
 
 
 def test_voters_without_a_group_count_only_overall():

@@ -9,10 +9,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from gcai.constitutions.models import Evaluation, JobStatus, PipelineRun
+from gcai.constitutions.models import Evaluation, PipelineRun
 from gcai.groups import report as reports
 from gcai.groups import services
 from gcai.groups.models import GroupComparison
+from gcai.jobs.models import JobStatus
 from tests.core.scripted import BLUE, CAT, Judge
 from tests.groups.support import RULES, group_responder, make_groups
 

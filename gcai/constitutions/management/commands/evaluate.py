@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from gcai.constitutions import evaluation_reports, evaluations
 from gcai.constitutions.evaluations import EvaluationError
 from gcai.constitutions.labels import DEFAULT_TIE_POLICY, TIE_POLICIES
-from gcai.constitutions.models import Constitution, Evaluation, JobStatus
+from gcai.constitutions.models import Constitution, Evaluation
+from gcai.jobs.models import JobStatus
 
 
 class Command(BaseCommand):

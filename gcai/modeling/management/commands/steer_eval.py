@@ -8,7 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gcai.constitutions.models import Constitution, JobStatus
+from gcai.constitutions.models import Constitution
+from gcai.jobs.models import JobStatus
 from gcai.modeling import selectors, services
 from gcai.modeling.models import SteeringKind, SteeringRun
 from gcai.modeling.services import SteeringError

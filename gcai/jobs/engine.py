@@ -33,11 +33,11 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from gcai.constitutions import jobs
-from gcai.constitutions.models import JobStatus
-from gcai.constitutions.pipeline import DEFAULT_BATCH_SIZE, Stage, StageError, batches
 from gcai.core.llm.base import LLMCancelled
 from gcai.core.llm.usage import UsageMeter
+from gcai.jobs import guards
+from gcai.jobs.models import JobStatus
+from gcai.jobs.stages import DEFAULT_BATCH_SIZE, Stage, StageError, batches
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ ProgressFn = Callable[[str, int, int], None]
 
 # A cancel reaches a job as JobCancelled (GuardedModel) or, from a client used without
 # the guard, as the LLM layer's own LLMCancelled.
-_CANCELLED = (jobs.JobCancelled, LLMCancelled)
+_CANCELLED = (guards.JobCancelled, LLMCancelled)
 
 # A worker process runs many batches of the same stage in a row; reloading and re-deriving
 # every training pair for each of them cost more than a batch's own work on large runs.
@@ -124,7 +124,7 @@ class JobKind:
         return self.job_model.objects  # type: ignore[attr-defined]
 
     def record_usage(self, job_id: int, meter: UsageMeter) -> None:
-        jobs.record_usage(self.job_model, job_id, meter)
+        guards.record_usage(self.job_model, job_id, meter)
 
     def fail(self, job_id: int, message: str, *, status: str = JobStatus.FAILED) -> None:
         self._jobs().filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
@@ -210,7 +210,7 @@ class JobKind:
                 if stage.name in done:
                     continue
                 if self._jobs().filter(pk=job.pk, cancel_requested=True).exists():
-                    raise jobs.JobCancelled()
+                    raise guards.JobCancelled()
                 if stage.batched:
                     outcome = self._advance_batched(
                         job, ctx, stage, inline=inline, progress=progress
@@ -239,7 +239,7 @@ class JobKind:
             self.record_usage(job.pk, meter)
             self.fail(job.pk, "", status=JobStatus.CANCELLED)
             return "cancelled"
-        except (StageError, jobs.LLMUnavailable, ValueError) as exc:
+        except (StageError, guards.LLMUnavailable, ValueError) as exc:
             self.record_usage(job.pk, meter)
             self.fail(job.pk, str(exc))
             return "failed"
@@ -327,7 +327,7 @@ class JobKind:
                 self.record_usage(job.pk, meter)
                 self.fail(job.pk, "", status=JobStatus.CANCELLED)
                 return "cancelled"
-            except (StageError, jobs.LLMUnavailable, ValueError) as exc:
+            except (StageError, guards.LLMUnavailable, ValueError) as exc:
                 self.record_usage(job.pk, meter)
                 self.fail(job.pk, f"{stage_name} batch {batch}: {exc}")
                 return "failed"
