@@ -5,37 +5,43 @@ Pure functions over plain numbers; results are small dataclasses with
 Undefined quantities (e.g. a share of zero items) are ``None`` rather than
 ``NaN``: ``NaN`` is not valid JSON and PostgreSQL's ``jsonb`` refuses it.
 
-Formulas, with references:
+Which library computes what, with references:
 
-- Wilson score interval (Wilson 1927) for a proportion ``p = k/n``::
-
-      centre = (p + z²/2n) / (1 + z²/n)
-      half   = z / (1 + z²/n) * sqrt(p(1-p)/n + z²/4n²)
-
-  It keeps good coverage for small ``n`` and shares near 0 or 1, where the
-  normal (Wald) interval collapses.
+- Wilson score interval (Wilson 1927) for a proportion ``p = k/n``:
+  ``statsmodels.stats.proportion.proportion_confint(method="wilson")``, which also
+  takes the fractional counts used here (abstentions counted as half). It keeps good
+  coverage for small ``n`` and shares near 0 or 1, where the normal (Wald) interval
+  collapses.
 - Exact two-sided binomial test (``scipy.stats.binomtest``): the probability,
   under ``p0``, of all outcomes no more likely than the one observed.
-- Holm's step-down correction (Holm 1979) for ``m`` p-values sorted ascending::
-
-      adj(i) = max_{j <= i} min(1, (m - j + 1) * p(j))
-
-- Cohen's kappa for two raters: ``(p_o - p_e) / (1 - p_e)`` with ``p_e`` from the
-  raters' marginal distributions. Against a fixed chance level ``c`` (a binary
-  judge against coin-flipping, ``c = 0.5``): ``kappa = (acc - c) / (1 - c)``. That
-  map is increasing, so the Wilson bounds of ``acc`` map to bounds of kappa.
-- Fleiss' kappa (Fleiss 1971) for a fixed number of raters per item.
+- Holm's step-down correction (Holm 1979):
+  ``statsmodels.stats.multitest.multipletests(method="holm")``.
+- Cohen's kappa for two raters, ``(p_o - p_e) / (1 - p_e)`` with ``p_e`` from the
+  raters' marginal distributions: ``statsmodels.stats.inter_rater.cohens_kappa``.
+  Against a fixed chance level ``c`` (a binary judge against coin-flipping,
+  ``c = 0.5``) it is written out here: ``kappa = (acc - c) / (1 - c)``. That map is
+  increasing, so the Wilson bounds of ``acc`` map to bounds of kappa.
+- Fleiss' kappa (Fleiss 1971) for a fixed number of raters per item:
+  ``statsmodels.stats.inter_rater.fleiss_kappa``.
 - Krippendorff's alpha, nominal (Krippendorff 2011, "Computing Krippendorff's
   Alpha-Reliability"): ``1 - (n - 1) * sum_{c!=k} o_ck / sum_{c!=k} n_c n_k`` over
   the coincidence matrix ``o``; handles missing ratings and any number of raters.
-- Percentile bootstrap (Efron 1979) over items, with a seeded generator.
-- Student-t interval for a mean: ``mean ± t_{n-1} * sd / sqrt(n)``.
+  Written out here: SciPy, statsmodels and scikit-learn do not provide it, and the
+  ``krippendorff`` package is GPL-3.0, a copyleft licence this Apache-2.0 project
+  does not take on.
+- Percentile bootstrap (Efron 1979) over items, with a seeded generator:
+  ``scipy.stats.bootstrap(method="percentile")``.
+- Student-t interval for a mean, ``mean ± t_{n-1} * sd / sqrt(n)``:
+  ``scipy.stats.t.interval`` with ``scipy.stats.sem``.
 - Interval for the mean of a bounded scale (Likert ratings): Bayesian bootstrap
   (Rubin 1981), i.e. the posterior of ``sum_i w_i x_i`` with Dirichlet weights ``w``,
   over the n ratings plus half a pseudo-observation at each end of the scale (a weak
   prior that the scale's range is possible). Every draw is a weighted mean of values in
   the scale, so the interval never leaves it; the prior keeps it from collapsing to a
   point when all ratings are equal; with many ratings it approaches the t-interval.
+  Written out here (a few lines of NumPy): SciPy and statsmodels have no Bayesian
+  bootstrap, and the small packages that do are unmaintained or lack the weighted
+  pseudo-observations.
 - Minimum sample sizes: below :data:`MIN_N_RATINGS` participants or
   :data:`MIN_N_PAIRS` pairs a number is shown with a warning that it cannot support a
   conclusion (:func:`small_sample_warning`).
@@ -51,6 +57,10 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.inter_rater import cohens_kappa as _sm_cohens_kappa
+from statsmodels.stats.inter_rater import fleiss_kappa as _sm_fleiss_kappa
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 from gcai.core.serial import Stored
 
@@ -133,29 +143,30 @@ def _check_counts(k: float, n: int) -> None:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
 
 
-def _z(confidence: float) -> float:
+def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    return float(sps.norm.ppf(0.5 + confidence / 2.0))
+
+
+def _defined(value: float) -> float | None:
+    """``value`` as a float, or ``None`` where the library returned NaN (undefined)."""
+    return float(value) if math.isfinite(value) else None
 
 
 def wilson_interval(k: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for ``k`` successes out of ``n``.
+    """Wilson score interval for ``k`` successes out of ``n`` (statsmodels).
 
     ``n == 0`` gives ``(0.0, 1.0)``: with no data every share is plausible.
-    ``k`` may be fractional (the formula only needs the observed share).
+    ``k`` may be fractional (the interval only needs the observed share).
     """
     _check_counts(k, n)
+    _check_confidence(confidence)
     if n == 0:
         return (0.0, 1.0)
-    z = _z(confidence)
-    p = k / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    # Clamp away floating-point overshoot at k == 0 or k == n.
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    lo, hi = proportion_confint(k, n, alpha=1.0 - confidence, method="wilson")
+    # At k == 0 (k == n) the bound is exactly 0 (1); the library's arithmetic can stop
+    # an ulp short of it, and a share of 100% should show an upper bound of 100%.
+    return (0.0 if k == 0 else float(lo), 1.0 if k == n else float(hi))
 
 
 def binomial_test(k: int, n: int, p0: float = 0.5, alternative: str = "two-sided") -> float:
@@ -214,20 +225,14 @@ def side_bias_test(left: int, right: int, confidence: float = 0.95) -> Proportio
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm step-down adjusted p-values, returned in the input order.
+    """Holm step-down adjusted p-values, returned in the input order (statsmodels).
 
     Controls the family-wise error rate across the ``m`` tests without
     assuming independence; adjusted values are monotone in the raw ones.
     """
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        # The running max keeps the adjusted values in the same order as the raw ones.
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
+    if not p_values:
+        return []
+    return [float(p) for p in multipletests(list(p_values), method="holm")[1]]
 
 
 # --------------------------------------------------------------------------- agreement
@@ -262,20 +267,17 @@ def kappa_vs_chance(k: float, n: int, chance: float = 0.5, confidence: float = 0
 def cohen_kappa_from_table(table: Sequence[Sequence[float]] | np.ndarray) -> float | None:
     """Cohen's kappa from a square contingency table (rows rater 1, columns rater 2).
 
-    ``None`` when undefined: an empty table, or both raters always used the
-    same single category (``p_e == 1``).
+    Computed by statsmodels. ``None`` when undefined: an empty table, or both
+    raters always used the same single category (``p_e == 1``).
     """
     t = np.asarray(table, dtype=float)
     if t.ndim != 2 or t.shape[0] != t.shape[1]:
         raise ValueError("the contingency table must be square")
-    total = t.sum()
-    if total == 0:
+    if t.sum() == 0:
         return None
-    p_o = np.trace(t) / total
-    p_e = float((t.sum(axis=1) / total) @ (t.sum(axis=0) / total))
-    if math.isclose(p_e, 1.0):
-        return None
-    return float((p_o - p_e) / (1.0 - p_e))
+    # p_e == 1 makes the library divide 0 by 0: NaN, mapped to None, without a warning.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _defined(_sm_cohens_kappa(t, return_results=False))
 
 
 def cohen_kappa(
@@ -283,7 +285,10 @@ def cohen_kappa(
     rater2: Sequence[Hashable],
     categories: Sequence[Hashable] | None = None,
 ) -> float | None:
-    """Cohen's kappa for two raters who labelled the same items (aligned sequences)."""
+    """Cohen's kappa for two raters who labelled the same items (aligned sequences).
+
+    ``None`` when undefined (no items, or both raters used one same category).
+    """
     if len(rater1) != len(rater2):
         raise ValueError("both raters must label the same items")
     cats = (
@@ -297,15 +302,10 @@ def cohen_kappa(
 
 
 def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float | None:
-    """Fleiss' kappa from an items x categories table of rating counts.
+    """Fleiss' kappa from an items x categories table of rating counts (statsmodels).
 
     Every item must be rated by the same number of raters ``r >= 2`` (use
-    :func:`krippendorff_alpha_nominal` when that does not hold)::
-
-        P_i   = (sum_j n_ij² - r) / (r (r - 1))      agreement on item i
-        P_bar = mean_i P_i,  p_j = sum_i n_ij / (N r),  P_e = sum_j p_j²
-        kappa = (P_bar - P_e) / (1 - P_e)
-
+    :func:`krippendorff_alpha_nominal` when that does not hold).
     ``None`` when undefined (no items, or every rating in one category).
     """
     t = np.asarray(counts, dtype=float)
@@ -315,16 +315,12 @@ def fleiss_kappa(counts: Sequence[Sequence[int]]) -> float | None:
         raise ValueError("counts must be a 2-D items x categories table")
     raters = t.sum(axis=1)
     r = raters[0]
+    # Checked here: the library only asserts it (and asserts vanish under ``python -O``).
     if r < 2 or not np.allclose(raters, r):
         raise ValueError("Fleiss' kappa needs the same number (>= 2) of raters per item")
-    n_items = t.shape[0]
-    p_i = ((t * t).sum(axis=1) - r) / (r * (r - 1))
-    p_bar = p_i.mean()
-    p_j = t.sum(axis=0) / (n_items * r)
-    p_e = float((p_j * p_j).sum())
-    if math.isclose(p_e, 1.0):
-        return None
-    return float((p_bar - p_e) / (1.0 - p_e))
+    # Every rating in one category makes P_e == 1: NaN from the library, mapped to None.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _defined(_sm_fleiss_kappa(t, method="fleiss"))
 
 
 def krippendorff_alpha_nominal(units: Iterable[Iterable[Hashable | None]]) -> float | None:
@@ -371,6 +367,14 @@ def krippendorff_alpha_nominal(units: Iterable[Iterable[Hashable | None]]) -> fl
 # --------------------------------------------------------------------------- resampling, means
 
 
+def _at_positions(
+    items: Sequence[Any], statistic: Callable[[Sequence[Any]], float]
+) -> Callable[[np.ndarray], float]:
+    """``statistic`` of the items at the given positions: SciPy resamples positions, so
+    the items themselves need not be numbers."""
+    return lambda positions: float(statistic([items[j] for j in positions]))
+
+
 def bootstrap(
     items: Sequence[Any],
     statistic: Callable[[Sequence[Any]], float] | None = None,
@@ -379,28 +383,38 @@ def bootstrap(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Estimate:
-    """Percentile bootstrap interval of ``statistic`` over ``items``.
+    """Percentile bootstrap interval of ``statistic`` over ``items`` (SciPy).
 
     Items are resampled with replacement ``n_resamples`` times with a seeded
     generator, so the same inputs always give the same interval. The interval
     is the ``(1-confidence)/2`` and ``(1+confidence)/2`` quantiles of the
     resampled statistic. ``statistic=None`` means the mean of numeric items,
-    computed vectorised. Empty input gives an undefined estimate.
+    computed vectorised; any other statistic may take items of any type.
+    Empty input gives an undefined estimate; one item, a zero-width interval.
     """
+    _check_confidence(confidence)
     n = len(items)
     if n == 0:
         return Estimate(None, None, None, 0, method="bootstrap", confidence=confidence)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))
+    point = float(np.mean(items)) if statistic is None else float(statistic(items))
+    if n == 1:
+        # Every resample is the one item (SciPy refuses samples of one).
+        return Estimate(point, point, point, 1, method="bootstrap", confidence=confidence)
+    stat: Callable[..., Any]
     if statistic is None:
-        x = np.asarray(items, dtype=float)
-        point = float(x.mean())
-        draws = x[idx].mean(axis=1)
+        data, stat, vectorized = np.asarray(items, dtype=float), np.mean, True
     else:
-        point = float(statistic(items))
-        draws = np.array([statistic([items[j] for j in row]) for row in idx])
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(draws, [alpha, 1.0 - alpha])
+        data, stat, vectorized = np.arange(n), _at_positions(items, statistic), False
+    result = sps.bootstrap(
+        (data,),
+        stat,
+        vectorized=vectorized,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    lo, hi = result.confidence_interval
     return Estimate(
         value=point,
         lo=float(lo),
@@ -412,10 +426,11 @@ def bootstrap(
 
 
 def mean_t_interval(values: Sequence[float], confidence: float = 0.95) -> MeanEstimate:
-    """Mean with a Student-t interval (e.g. Likert ratings of one principle).
+    """Mean with a Student-t interval (SciPy), e.g. Likert ratings of one principle.
 
     With one value the spread is unknown, so ``sd`` and the interval are ``None``.
     """
+    _check_confidence(confidence)
     x = np.asarray(values, dtype=float)
     n = int(x.size)
     if n == 0:
@@ -424,8 +439,11 @@ def mean_t_interval(values: Sequence[float], confidence: float = 0.95) -> MeanEs
     if n == 1:
         return MeanEstimate(mean, None, 1, None, None, confidence)
     sd = float(x.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + confidence / 2.0, df=n - 1)) * sd / math.sqrt(n)
-    return MeanEstimate(mean, sd, n, mean - half, mean + half, confidence)
+    if sd == 0:
+        # Equal values: a zero-width interval (SciPy's t refuses a zero scale with NaN).
+        return MeanEstimate(mean, sd, n, mean, mean, confidence)
+    lo, hi = sps.t.interval(confidence, n - 1, loc=mean, scale=sps.sem(x))
+    return MeanEstimate(mean, sd, n, float(lo), float(hi), confidence)
 
 
 def bounded_mean_interval(

@@ -6,8 +6,8 @@
 - principles shared by every group vs specific to one, matched by embedding cosine
   similarity (``gcai.core.similarity``);
 - agreement between groups on pairs several groups labelled: Cohen's kappa for each two
-  groups (scikit-learn) and Fleiss' kappa over the pairs every group labelled
-  (``gcai.core.stats.fleiss_kappa``);
+  groups and Fleiss' kappa over the pairs every group labelled
+  (``gcai.core.stats.cohen_kappa`` and ``fleiss_kappa``);
 - status, build time and LLM usage summed over the runs and evaluations.
 """
 
@@ -22,7 +22,7 @@ from annotations.models import Split
 from gcai.constitutions.evaluation_reports import evaluations_summarised, format_estimate
 from gcai.constitutions.models import Constitution, Evaluation, PipelineRun
 from gcai.core.similarity import constitution_similarity
-from gcai.core.stats import fleiss_kappa
+from gcai.core.stats import cohen_kappa, fleiss_kappa
 from gcai.groups.models import GroupComparison
 from gcai.groups.services import group_labels
 from gcai.jobs.models import JobStatus
@@ -225,8 +225,6 @@ def principles_shared_and_specific(
 
 def group_agreement(comparison: GroupComparison) -> dict[str, Any]:
     """Agreement between groups' majority labels on the pairs several groups labelled."""
-    from sklearn.metrics import cohen_kappa_score
-
     datasets = comparison.config.get("dataset_ids") or None
     labels: dict[str, dict[int, str]] = {}
     for g in comparison.groups:
@@ -250,8 +248,8 @@ def group_agreement(comparison: GroupComparison) -> dict[str, Any]:
             first = [labels[a][pk] for pk in common]
             second = [labels[b][pk] for pk in common]
             agree = round(sum(x == y for x, y in zip(first, second, strict=True)) / len(common), 6)
-            if len(set(first) | set(second)) > 1:
-                kappa = round(float(cohen_kappa_score(first, second)), 6)
+            value = cohen_kappa(first, second)  # None when both used one label only
+            kappa = None if value is None else round(value, 6)
         cohen.append({"a": a, "b": b, "n_pairs": len(common), "agreement": agree, "kappa": kappa})
     everyone = set.intersection(*(set(labels[v]) for v in values)) if values else set()
     fleiss = None

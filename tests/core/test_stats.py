@@ -218,3 +218,63 @@ def test_results_round_trip_through_json():
     ):
         data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
         assert type(result).from_dict(data) == result
+
+
+def test_wilson_interval_takes_fractional_counts():
+    # Abstentions count as half: 2.5 of 7 by the closed form (Wilson 1927).
+    z = 1.959963984540054
+    p, n = 2.5 / 7, 7
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert stats.wilson_interval(2.5, 7) == pytest.approx((centre - half, centre + half))
+    result = stats.proportion(0.5, 1)
+    assert result.k == 0.5
+    assert 0 < result.lo < 0.5 < result.hi < 1
+
+
+@pytest.mark.filterwarnings("error")
+def test_undefined_agreement_is_none_without_nan_or_warnings():
+    # Empty, or both raters in one category (p_e == 1): the libraries give NaN; we give None.
+    assert stats.cohen_kappa_from_table([[0, 0], [0, 0]]) is None
+    assert stats.cohen_kappa_from_table([[5, 0], [0, 0]]) is None
+    assert stats.cohen_kappa_from_table([[3]]) is None
+    assert stats.fleiss_kappa([]) is None
+    assert stats.fleiss_kappa([[3, 0], [3, 0], [3, 0]]) is None
+    # Each rater used a different single label: p_o = p_e = 0, so kappa is defined: 0.
+    assert stats.cohen_kappa(["a", "a"], ["b", "b"]) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="square"):
+        stats.cohen_kappa_from_table([[1, 2, 3]])
+
+
+@pytest.mark.filterwarnings("error")
+def test_degenerate_samples_give_finite_json_safe_estimates():
+    equal = stats.mean_t_interval([4, 4, 4])
+    assert (equal.mean, equal.sd, equal.lo, equal.hi) == (4.0, 0.0, 4.0, 4.0)
+    one = stats.bootstrap([0.25], seed=3)
+    assert (one.value, one.lo, one.hi, one.n) == (0.25, 0.25, 0.25, 1)
+    flat = stats.bootstrap([1.0] * 12, seed=3)
+    assert (flat.value, flat.lo, flat.hi) == (1.0, 1.0, 1.0)
+    for result in (
+        equal,
+        one,
+        flat,
+        stats.bootstrap([], seed=3),
+        stats.mean_t_interval([]),
+        stats.proportion(0, 0),
+        stats.kappa_vs_chance(0, 0),
+    ):
+        json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_bootstrap_of_items_that_are_not_numbers():
+    pairs = [("a", 1.0), ("b", 0.0), ("c", 1.0), ("d", 1.0)] * 5
+    est = stats.bootstrap(pairs, lambda xs: sum(x[1] for x in xs) / len(xs), seed=2)
+    plain = stats.bootstrap([x[1] for x in pairs], seed=2)
+    assert est.value == pytest.approx(0.75)
+    assert (est.lo, est.hi) == pytest.approx((plain.lo, plain.hi))
+
+
+def test_holm_matches_a_hand_computed_family_with_ties_and_clipping():
+    # Sorted 0.02, 0.02, 0.3: 3*0.02 = 0.06; 2*0.02 = 0.04 -> 0.06; 1*0.3 = 0.3.
+    assert stats.holm([0.3, 0.02, 0.02]) == pytest.approx([0.3, 0.06, 0.06])
+    assert stats.holm([0.6, 0.7, 0.01]) == pytest.approx([1.0, 1.0, 0.03])
