@@ -20,9 +20,10 @@ from django.db.models import Sum
 
 from annotations.models import Split
 from gcai.constitutions.evaluation_reports import evaluations_summarised, format_estimate
+from gcai.constitutions.llm import embedded_model_of
 from gcai.constitutions.models import Constitution, Evaluation, PipelineRun
 from gcai.core.similarity import constitution_similarity
-from gcai.core.stats import cohen_kappa, fleiss_kappa
+from gcai.core.stats import MIN_N_PAIRS, cohen_kappa, fleiss_kappa, small_sample_warning
 from gcai.groups.models import GroupComparison
 from gcai.groups.services import group_labels
 from gcai.jobs.models import JobStatus
@@ -293,6 +294,7 @@ def divergence_report(
         }
     run_usage = _usage(PipelineRun.objects.filter(pk__in=[r.pk for r in runs]))
     eval_usage = _usage(Evaluation.objects.filter(pk__in=ids))
+    matrix = _matrix(comparison)
     return {
         "comparison": {
             "id": comparison.pk,
@@ -318,7 +320,8 @@ def divergence_report(
             for r in runs
         ],
         "constitutions": constitutions,
-        "matrix": _matrix(comparison),
+        "matrix": matrix,
+        "warnings": report_warnings(runs, evals, matrix),
         "principles": principles,
         "agreement": group_agreement(comparison),
         "usage": {
@@ -363,9 +366,35 @@ def matrix_csv_rows(report: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def report_warnings(
+    runs: list[PipelineRun], evals: list[Evaluation], matrix: dict[str, Any]
+) -> list[str]:
+    """What makes the report weak, said before its numbers: the embedded offline model, or
+    cells judged on fewer pairs than can support a conclusion."""
+    out = []
+    embedded = embedded_model_of(*runs, *evals)
+    if embedded:
+        out.append(
+            f"Built with the embedded offline model ({embedded}): its principles and "
+            "judgements show that the loop works, not research results."
+        )
+    scored = [
+        cell["n_scored"]
+        for m in matrix.values()
+        for line in m["cells"]
+        for cell in line
+        if cell.get("n_scored") is not None
+    ]
+    if scored:
+        warning = small_sample_warning(min(scored), MIN_N_PAIRS, "scored pairs per cell")
+        if warning:
+            out.append(warning + " Differences between cells on so few pairs mean nothing.")
+    return out
+
+
 def matrix_text(report: dict[str, Any]) -> str:
     """The matrices as plain text (what ``manage.py build_groups`` prints)."""
-    lines = []
+    lines = [f"Warning: {w}" for w in report.get("warnings", [])]
     for method, matrix in report["matrix"].items():
         groups = matrix["groups"]
         width = max(12, *(len(g) for g in groups)) + 2

@@ -145,6 +145,18 @@ def test_page_exports_and_api(study, build, owner_client):
     assert {g["value"] for g in listing[0]["groups"]} == {"X", "Y"}
     page = owner_client.get(reverse("group_comparison_list", args=[study.pk])).content.decode()
     assert ">Z<" not in page
+    # Each cell is judged on a handful of pairs: every view says so before the numbers.
+    assert any("too few to draw a conclusion" in w for w in doc["warnings"])
+    assert api["warnings"] == doc["warnings"]
+    detail = owner_client.get(reverse("group_comparison_detail", args=args)).content.decode()
+    assert "Weak evidence." in detail
+    assert "embedded offline model" not in detail
+    # Runs built with the embedded model are flagged as such.
+    PipelineRun.objects.filter(comparison_group=comparison.key).update(
+        config={"llm_backend": "local"}, llm_model="smollm2-135m-instruct"
+    )
+    detail = owner_client.get(reverse("group_comparison_detail", args=args)).content.decode()
+    assert "Built with the embedded offline model (smollm2-135m-instruct)" in detail
 
 
 def test_api_refuses_a_small_group_with_a_clear_message(study, judged, owner_client):
@@ -167,6 +179,7 @@ def test_build_groups_command_prints_constitutions_and_matrix(study, judged, tmp
     assert "gcai constitution of group = X" in printed
     assert "rows = whose constitution" in printed
     assert "mean diagonal 100.0%, mean off-diagonal 50.0%" in printed
+    assert "Warning: Only" in printed  # a handful of held-out pairs per cell
     report = json.loads(out.read_text())
     assert report["comparison"]["status"] == "done"
     with pytest.raises(CommandError, match="fewer than 5 people"):
