@@ -112,6 +112,7 @@ def real_quality(
     clusters: int,
     fp32: bool,
     full_cache: Path | None,
+    seeds: int,
 ) -> int:
     """Full vs fast MiniLM on real pairs: speed, cosine, clusters and improved 2's selection."""
     import hashlib
@@ -128,96 +129,119 @@ def real_quality(
 
     pairs = real_pairs(data, n_pairs)
     texts = list(dict.fromkeys(t for p in pairs for t in (p.response_a, p.response_b)))
-    tokens = OnnxMiniLMEmbedder(max_tokens=512)._tokenize(texts)
+    lengths = [len(ids) for ids in OnnxMiniLMEmbedder(max_tokens=512)._tokenize(texts)]
     print(
-        f"{len(pairs)} real pairs, {len(texts)} distinct responses, mean "
-        f"{np.mean([len(t) for t in texts]):.0f} characters, median "
-        f"{np.median([len(t) for t in tokens]):.0f} word pieces ({np.mean([len(t) > 128 for t in tokens]):.0%} "
-        f"over 128); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"{len(pairs)} real pairs, {len(texts)} distinct responses: mean "
+        f"{np.mean([len(t) for t in texts]):.0f} characters, median {np.median(lengths):.0f} "
+        f"word pieces, {np.mean([n > 128 for n in lengths]):.0%} over 128 and "
+        f"{np.mean([n > 256 for n in lengths]):.0%} over 256; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
 
-    def measure(embedder, label):
+    def measure(embedder) -> tuple[np.ndarray, float, float]:
         embedder.embed(["warm-up"])
         wall, cpu = time.perf_counter(), _cpu()
         vectors = embedder.embed(texts)
-        wall, cpu = time.perf_counter() - wall, _cpu() - cpu
-        print(
-            f"{label:<38}{len(texts) / wall:>7.1f} texts/s {len(texts) / cpu:>7.1f} texts/cpu-s"
-            f"  (40,000 texts: {40_000 / (len(texts) / cpu) / 2 / 60:.1f} min on 2 free cores)"
-        )
-        return vectors
+        return vectors, len(texts) / (time.perf_counter() - wall), len(texts) / (_cpu() - cpu)
 
     digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    cached = full_cache and full_cache.is_file() and np.load(full_cache)
-    if cached and str(cached["digest"]) == digest:
-        full = cached["vectors"]
-        print("full: torch fp32, 256 tokens          (vectors from --full-cache)")
+    full_speed: tuple[float, float] | None = None
+    if full_cache and full_cache.is_file() and str(np.load(full_cache)["digest"]) == digest:
+        full = np.load(full_cache)["vectors"]
     else:
-        full = measure(SentenceTransformerEmbedder(), "full: torch fp32, 256 tokens")
+        full, *speed = measure(SentenceTransformerEmbedder())
+        full_speed = (speed[0], speed[1])
         if full_cache:
             np.savez(full_cache, digest=digest, vectors=full)
+
     row = {t: i for i, t in enumerate(texts)}
     won = [p.preferred is Preference.A for p in pairs]
     chosen = [row[p.response_a if w else p.response_b] for p, w in zip(pairs, won, strict=True)]
     rejected = [row[p.response_b if w else p.response_a] for p, w in zip(pairs, won, strict=True)]
     ks = sorted({clusters, default_diff_clusters(len(pairs), 3)})
+    features = {"style": StyleEncoder().embed(texts), "sentiment": SentimentEncoder().embed(texts)}
+    setups = {"content": ["content"], "all": ["content", "style", "sentiment"]}
 
-    features = {
-        "style": StyleEncoder().embed(texts),
-        "sentiment": SentimentEncoder().embed(texts),
-    }
-
-    def select(content: np.ndarray, names: list[str], seed: int = 0):
-        encoders = {"content": _Lookup("content", texts, content, False)}
-        encoders.update({n: _Lookup(n, texts, v, True) for n, v in features.items()})
-        config = IcaiConfig(method="icai_improved_2", encoders=names, seed=seed)
-        return select_triplets(pairs, encoders, config)
-
-    setups = {"content": ["content"], "content+style+sentiment": ["content", "style", "sentiment"]}
-    full_sel = {k: select(full, names) for k, names in setups.items()}
-
-    def diffs(vectors):  # preferred minus rejected, as improved 2 clusters them
+    def diffs(vectors: np.ndarray) -> np.ndarray:  # preferred minus rejected, as improved 2
         return vectors[chosen] - vectors[rejected]
 
-    full_labels = {k: kmeans_labels(diffs(full), k, 0) for k in ks}
+    def select(content: np.ndarray, setup: str, seed: int):
+        encoders = {"content": _Lookup("content", texts, content, False)}
+        encoders.update({n: _Lookup(n, texts, v, True) for n, v in features.items()})
+        config = IcaiConfig(method="icai_improved_2", encoders=setups[setup], seed=seed)
+        return select_triplets(pairs, encoders, config)
 
-    def ari(vectors, seed: int = 0) -> str:
-        return ", ".join(
-            f"k={k} {adjusted_rand_score(full_labels[k], kmeans_labels(diffs(vectors), k, seed)):.3f}"
-            for k in ks
-        )
+    full_labels = {(k, s): kmeans_labels(diffs(full), k, s) for k in ks for s in range(seeds + 1)}
+    full_sel = {(key, s): select(full, key, s) for key in setups for s in range(seeds + 1)}
 
-    def report_selection(label: str, other: dict) -> None:
-        for key, sel in other.items():
-            o = selection_overlap(full_sel[key], sel)
-            print(
-                f"    {label} [{key}]: {len(sel.triplets)} triplets; Jaccard with full: pairs shown "
-                f"{o['shown']:.2f}, pairs covered {o['covered']:.2f}, matched clusters {o['clusters']:.2f}"
-            )
+    def agreement(vectors: np.ndarray, offset: int) -> dict[str, float]:
+        """Mean over seeds s of: full at seed s against ``vectors`` at seed s + offset."""
+        rows: list[dict[str, float]] = []
+        for s in range(seeds):
+            other = s + offset
+            out = {
+                f"ARI k={k}": adjusted_rand_score(
+                    full_labels[(k, s)],
+                    full_labels[(k, other)] if offset else kmeans_labels(diffs(vectors), k, s),
+                )
+                for k in ks
+            }
+            # A seed moves the style and sentiment clusters too, so the reference
+            # compares the content-only selection.
+            for key in ("content",) if offset else setups:
+                theirs = full_sel[(key, other)] if offset else select(vectors, key, s)
+                for metric, value in selection_overlap(full_sel[(key, s)], theirs).items():
+                    out[f"{key} {metric}"] = value
+            rows.append(out)
+        return {m: float(np.mean([r[m] for r in rows])) for m in rows[0]}
 
-    # KMeans on differences is itself unstable: the same vectors with another seed set
-    # the agreement a faster encoder can be expected to reach.
-    # (with style and sentiment the seed moves their clusters too, so only content's
-    # selection has a seed reference).
-    print(f"  reference: the full model with KMeans seed 1 instead of 0: ARI {ari(full, 1)}")
-    report_selection("full, seed 1", {"content": select(full, ["content"], seed=1)})
-    variants = [(t, q) for t in max_tokens for q in ((False, True) if fp32 else (True,))]
-    for tokens, quantize in variants:
-        kind = "int8" if quantize else "fp32"
-        fast = measure(
-            OnnxMiniLMEmbedder(max_tokens=tokens, quantize=quantize),
-            f"fast: onnx fused {kind}, {tokens} tokens",
-        )
-        cos = (full * fast).sum(axis=1)
-        fd, gd = diffs(full), diffs(fast)
+    columns = [f"ARI k={k}" for k in ks] + [
+        f"{key} {m}" for key in setups for m in ("shown", "covered", "clusters")
+    ]
+    print(
+        f"\nAgreement with the full model (torch, 256 tokens), mean of {seeds} KMeans seeds. "
+        "ARI: KMeans of the pair differences (preferred - rejected);\nselections of improved 2 "
+        "(content alone = the preset, all = content + style + sentiment): Jaccard of the pairs "
+        "shown to the LLM,\nof the pairs in the selected clusters, and of selected clusters "
+        "matched one to one\n(c: content alone, a: all)."
+    )
+    header = f"{'encoder':<24}{'texts/s':>8}{'/CPU-s':>8}{'40k min':>8}{'cos':>7}{'cos p5':>7}{'diff':>6}"
+    short = {"content": "c", "all": "a", "shown": "shown", "covered": "cover", "clusters": "clust"}
+    names = [
+        c.replace("ARI k=", "ARI ")
+        if c.startswith("ARI")
+        else ":".join(short[w] for w in c.split())
+        for c in columns
+    ]
+    print(header + "".join(f"{n:>9}" for n in names))
+
+    def line(label: str, speed: tuple[float, float] | None, vectors: np.ndarray, offset: int):
+        cos = (full * vectors).sum(axis=1)
+        fd, gd = diffs(full), diffs(vectors)
         norms = np.linalg.norm(fd, axis=1) * np.linalg.norm(gd, axis=1)
         diff_cos = (fd * gd).sum(axis=1) / np.maximum(norms, 1e-12)
-        print(
-            f"    cosine to full: mean {cos.mean():.4f}, 5th percentile {np.percentile(cos, 5):.4f}, "
-            f"min {cos.min():.4f}; pair differences: mean {diff_cos.mean():.4f}, 5th percentile "
-            f"{np.percentile(diff_cos, 5):.4f}; KMeans of differences vs full: ARI {ari(fast)}"
+        values = agreement(vectors, offset)
+        rate = (
+            f"{speed[0]:>8.1f}{speed[1]:>8.1f}{40_000 / speed[1] / 2 / 60:>8.1f}"
+            if speed
+            else f"{'':>24}"
         )
-        report_selection(f"{kind} {tokens}t", {k: select(fast, n) for k, n in setups.items()})
+        print(
+            f"{label:<24}{rate}{cos.mean():>7.3f}{np.percentile(cos, 5):>7.3f}{diff_cos.mean():>6.2f}"
+            + "".join(f"{values.get(c, float('nan')):>9.2f}" for c in columns),
+            flush=True,
+        )
+
+    line("full, next KMeans seed", full_speed, full, 1)
+    for tokens in max_tokens:
+        for quantize in (False, True) if fp32 else (True,):
+            fast, *speed = measure(OnnxMiniLMEmbedder(max_tokens=tokens, quantize=quantize))
+            kind = "int8" if quantize else "fp32"
+            line(f"onnx {kind} {tokens} tokens", (speed[0], speed[1]), fast, 0)
+    print(
+        "\n40k min: minutes for 40,000 such texts on 2 free cores, from the CPU-second rate "
+        "(the full model's row is the reference: another KMeans seed, same vectors)."
+    )
     return 0
 
 
@@ -231,11 +255,18 @@ def main() -> int:
     parser.add_argument("--fp32", action="store_true", help="also the float ONNX graph")
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--full-cache", type=Path, default=None)
+    parser.add_argument("--seeds", type=int, default=3, help="KMeans seeds to average over")
     add_data_argument(parser)
     args = parser.parse_args()
     if args.real:
         return real_quality(
-            args.data, args.real, args.max_tokens, args.clusters, args.fp32, args.full_cache
+            args.data,
+            args.real,
+            args.max_tokens,
+            args.clusters,
+            args.fp32,
+            args.full_cache,
+            args.seeds,
         )
 
     texts = principle_texts(args.n)

@@ -354,7 +354,7 @@ def build_embedder(
 
     Cached if ``cache``. For ``"local"`` and ``"onnx"``, ``model`` may be a directory
     holding another sentence-transformer. ``"onnx"`` is the same model through ONNX
-    Runtime, fused and int8, with inputs cut at ``max_tokens`` (see
+    Runtime with int8 weights, inputs cut at ``max_tokens`` (see
     :mod:`gcai.core.fast_embed`): several times faster, for large datasets.
     """
     inner: Embedder
