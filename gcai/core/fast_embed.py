@@ -55,6 +55,9 @@ DEFAULT_MAX_TOKENS = 128
 # Tokens per batch (rows x padded width): 8 texts of 128 word pieces, or 64 short ones.
 DEFAULT_BATCH_TOKENS = 1024
 MAX_BATCH_ROWS = 256
+# Characters tokenized per word piece read (prose averages about 4.5; short prefixes are
+# tokenized again whole, so this only sets how often that happens).
+CHARS_PER_TOKEN = 8
 # Changes whenever the export changes the graph or its numbers; part of the fingerprint.
 EXPORT_RECIPE = "torch.onnx opset 17/quantize_dynamic qint8 per-channel"
 _EXPORT_LOCK = threading.Lock()
@@ -155,6 +158,14 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
     )
 
 
+def _prefix(text: str, limit: int) -> str:
+    """``text`` cut before the last whitespace within ``limit`` characters (or whole)."""
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(c, 0, limit) for c in " \n\t")
+    return text[:cut] if cut > 0 else text
+
+
 class OnnxMiniLMEmbedder:
     """all-MiniLM-L6-v2 through ONNX Runtime (int8 by default); same contract as Embedder.
 
@@ -225,7 +236,23 @@ class OnnxMiniLMEmbedder:
                 tokenizer.enable_truncation(self.max_tokens)
                 tokenizer.no_padding()
                 self._tokenizer = tokenizer
-            return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+            tokenizer = self._tokenizer
+        # Only the first max_tokens word pieces are read, so long texts are tokenized from
+        # a prefix ending at a word boundary (a word piece spans a few characters). When
+        # the prefix alone fills max_tokens the result is exactly the whole text's (the
+        # tokenizer normalises per character and splits at whitespace and punctuation);
+        # otherwise the whole text is tokenized again.
+        limit = CHARS_PER_TOKEN * self.max_tokens
+        prefixes = [_prefix(t, limit) for t in texts]
+        ids = [e.ids for e in tokenizer.encode_batch(prefixes)]
+        short = [
+            i for i, p in enumerate(prefixes) if p is not texts[i] and len(ids[i]) < self.max_tokens
+        ]
+        if short:
+            redone = tokenizer.encode_batch([texts[i] for i in short])
+            for i, encoding in zip(short, redone, strict=True):
+                ids[i] = encoding.ids
+        return ids
 
     def batches(self, lengths: Sequence[int]) -> list[list[int]]:
         """Row indices grouped longest first, each group within the token budget."""

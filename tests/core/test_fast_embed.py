@@ -96,6 +96,21 @@ def test_max_tokens_cuts_long_texts_and_names_the_setting(export_dir):
         OnnxMiniLMEmbedder(cache_dir=export_dir, max_tokens=4)
 
 
+def test_long_texts_are_tokenized_from_a_prefix_with_the_same_result(export_dir):
+    fast = OnnxMiniLMEmbedder(cache_dir=export_dir, max_tokens=32)
+    prose = " ".join(["Water tomatoes deeply, twice a week."] * 40)
+    # Words over 100 characters are one word piece each ([UNK]): the prefix falls short
+    # of 32 word pieces and the whole text is tokenized instead.
+    sparse = " ".join(["z" * 150] * 40)
+    code = "x = {" + ", ".join(f"'k{i}': [{i}, {i + 1}]" for i in range(80)) + "}"
+    short = "Be kind."
+    texts = [prose, sparse, code, short, prose + "\nA tail nobody reads."]
+    fast._tokenize([])  # loads the tokenizer
+    whole = [e.ids for e in fast._tokenizer.encode_batch(texts)]
+    assert fast._tokenize(texts) == whole
+    assert [len(ids) for ids in whole] == [32, 32, 32, 5, 32]
+
+
 def test_the_export_fingerprint_follows_the_recipe_and_onnxruntime(monkeypatch):
     import onnxruntime
 
