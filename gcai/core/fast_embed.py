@@ -16,8 +16,11 @@ runs the same weights through ONNX Runtime, measured against the full model by
   many short ones per batch), identical texts in one call are embedded once, and the
   batches run side by side on one single-threaded session run per core (ONNX Runtime
   releases the GIL): on matrices this small, that uses 2 cores far better than one run
-  spread over both. About 62 responses per CPU-second at 128 word pieces, 117 per
-  second on 2 cores: 40,000 responses in under 6 minutes.
+  spread over both.
+
+At 128 word pieces that is 62-65 real responses per CPU-second: 40,000 responses in
+about 5.5 minutes on 2 free cores (8.0-9.7 minutes measured on a shared 2-core machine
+that left this work 1.1-1.3 cores).
 
 ONNX Runtime's transformer optimizer (fused attention, bias + GELU and residual +
 LayerNorm before quantising) was measured too and is not used: no faster at 128 word
