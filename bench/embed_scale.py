@@ -18,7 +18,7 @@ texts are made as follows, every one distinct and none shorter than its source:
 - a response's first use is its text unchanged; its k-th reuse (k >= 1) starts with a
   short opener sentence ("Sure.", "Good question.", ..., 20 of them, two joined beyond
   the 20th reuse), so a repeat is a different text to every cache and to the embedder,
-  about 3-8 word pieces longer; the fast embedder still reads its first
+  2-10 word pieces longer; the fast embedder still reads its first
   ``max_tokens`` word pieces, so every text costs what a real one does;
 - which response is preferred is a seeded coin flip (the labels do not change the cost).
 
