@@ -76,6 +76,25 @@ def embedder() -> Embedder:
     )
 
 
+def fast_content_embedder(max_tokens: int) -> Embedder:
+    """Improved 2's fast content encoder, behind the database embedding cache.
+
+    The configured local model (the bundled MiniLM, or a sentence-transformer directory)
+    through ONNX Runtime with int8 weights, reading ``max_tokens`` word pieces (see
+    :mod:`gcai.core.fast_embed`). An embeddings endpoint (``GCAI_EMBEDDINGS=openai``) is
+    the researcher's choice of model and is used as configured.
+    """
+    kind = getattr(settings, "GCAI_EMBEDDINGS", "local") or "local"
+    if kind not in ("local", "onnx"):
+        return embedder()
+    return build_embedder(
+        "onnx",
+        model=getattr(settings, "GCAI_EMBEDDING_MODEL", None) or None,
+        max_tokens=max_tokens,
+        cache=DatabaseEmbeddingCache(),
+    )
+
+
 def configured_backend() -> str:
     """``local`` (the embedded model) or ``openai``, as configured now; stored with each job."""
     return str(getattr(settings, "GCAI_LLM_BACKEND", "local") or "local")

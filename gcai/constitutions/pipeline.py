@@ -51,6 +51,7 @@ class RunInputs:
         output_loader: Callable[[str], dict[str, Any]],
         model_factory: Callable[[], ChatModel],
         embedder_factory: Callable[[], Embedder],
+        fast_embedder_factory: Callable[[int], Embedder] | None = None,
     ) -> None:
         self.method = method
         self.raw_config = config
@@ -60,6 +61,7 @@ class RunInputs:
         self._output_loader = output_loader
         self._model_factory = model_factory
         self._embedder_factory = embedder_factory
+        self._fast_embedder_factory = fast_embedder_factory
         self._outputs: dict[str, dict[str, Any]] = {}
 
     @cached_property
@@ -96,6 +98,15 @@ class RunInputs:
     def embedder(self) -> Embedder:
         return self._embedder_factory()
 
+    @cached_property
+    def content_embedder(self) -> Embedder:
+        """Improved 2's content encoder: the fast embedder when the config names its
+        token cut (``fast_content_tokens``) and a factory is given, else the run's."""
+        tokens = self.icai.fast_content_tokens
+        if tokens is None or self._fast_embedder_factory is None:
+            return self.embedder
+        return self._fast_embedder_factory(tokens)
+
     def output(self, stage: str) -> dict[str, Any]:
         if stage not in self._outputs:
             self._outputs[stage] = self._output_loader(stage)
@@ -121,9 +132,10 @@ def method_config(method: str, raw: dict[str, Any]) -> IcaiConfig | GcaiConfig:
 
 
 def _icai_triplets(ctx: RunInputs) -> dict[str, Any]:
-    # The run's embedder is the content encoder; the others share its cache.
+    # The content encoder brings its cache; the others share it.
+    content = ctx.content_embedder
     encoders = build_encoders(
-        ctx.icai.encoders, content=ctx.embedder, cache=getattr(ctx.embedder, "cache", None)
+        ctx.icai.encoders, content=content, cache=getattr(content, "cache", None)
     )
     try:
         return icai.select_triplets(ctx.pairs, encoders, ctx.icai).to_dict()

@@ -219,6 +219,7 @@ def _inputs(run: PipelineRun, meter: UsageMeter) -> RunInputs:
             llm.chat_model_for(meter=meter, should_cancel=cancel)
         ),
         embedder_factory=llm.embedder,
+        fast_embedder_factory=llm.fast_content_embedder,
     )
 
 

@@ -143,6 +143,10 @@ class IcaiConfig(Stored):
     triplet_size: int = 3
     max_overlap: float = 0.0  # share of a cluster's pairs already covered that is allowed
     joint_prompt: str = "icai_generate_joint_v1"
+    # Embed the responses for the triplets with the bundled MiniLM through ONNX Runtime
+    # (int8; gcai.core.fast_embed) reading this many word pieces, instead of the
+    # run's embedder (None). Applies when the run's embedder is that local model.
+    fast_content_tokens: int | None = None
     # LLM
     temperature: float = 0.0
     max_tokens: int | None = None
@@ -182,6 +186,7 @@ class IcaiConfig(Stored):
         require_int("triplet_size", self.triplet_size, 1)
         require_float("max_overlap", self.max_overlap, 0.0, 1.0)
         require_prompt("joint_prompt", self.joint_prompt)
+        require_int("fast_content_tokens", self.fast_content_tokens, 8, optional=True)
         require_float("temperature", self.temperature, 0.0)
         require_int("max_tokens", self.max_tokens, 1, optional=True)
 

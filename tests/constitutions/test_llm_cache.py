@@ -9,6 +9,7 @@ from gcai.constitutions import llm
 from gcai.constitutions.llm_cache import DatabaseEmbeddingCache, DatabaseResponseCache
 from gcai.constitutions.models import EmbeddingCacheEntry, LLMCacheEntry
 from gcai.core.embed import CachedEmbedder, SentenceTransformerEmbedder
+from gcai.core.fast_embed import OnnxMiniLMEmbedder
 from gcai.core.llm.base import ChatRequest
 from gcai.core.llm.openai_client import OpenAIChatModel
 from gcai.core.llm.usage import UsageMeter
@@ -116,6 +117,21 @@ def test_local_settings_build_the_bundled_minilm_behind_the_cache(settings):
     assert isinstance(embedder, CachedEmbedder)
     assert isinstance(embedder.inner, SentenceTransformerEmbedder)
     assert embedder.name == "all-MiniLM-L6-v2"
+
+
+def test_improved_2_fast_encoder_is_the_local_model_through_onnx_behind_the_cache(settings):
+    settings.GCAI_EMBEDDINGS = "local"
+    settings.GCAI_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+    fast = llm.fast_content_embedder(96)
+    assert isinstance(fast, CachedEmbedder)
+    assert isinstance(fast.inner, OnnxMiniLMEmbedder)
+    assert isinstance(fast.cache, DatabaseEmbeddingCache)
+    assert fast.name == "all-MiniLM-L6-v2-onnx-int8-96t"
+    # An embeddings endpoint is the researcher's choice of model: it stays.
+    settings.GCAI_EMBEDDINGS = "openai"
+    settings.GCAI_EMBEDDING_MODEL = "fake-embed"
+    settings.GCAI_LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    assert llm.fast_content_embedder(96).name == "fake-embed"
 
 
 def test_llm_settings_defaults_hold_without_settings(settings):

@@ -71,7 +71,8 @@ def test_table1_on_icai_synthetic_data(llm_server, tmp_path):
     assert "] " in err  # the progress bar was drawn
     runs = PipelineRun.objects.filter(study__name="Table 1 on synthetic_data_mixed_vqvtb_adcbg.csv")
     assert sorted(runs.values_list("method", flat=True)) == sorted(ICAI_METHODS)
-    assert {r.config["preset_version"] for r in runs} == {1}
+    versions = {r.method: r.config["preset_version"] for r in runs}
+    assert versions == {"icai": 1, "icai_improved_1": 1, "icai_improved_2": 2}
 
     # Running it again reuses the pairs and the paid answers: same table, no new calls.
     calls = llm_server.chat_calls

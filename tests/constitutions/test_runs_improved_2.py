@@ -6,6 +6,8 @@ import pytest
 
 from gcai.constitutions import runs
 from gcai.constitutions.models import EmbeddingCacheEntry, StageArtifact
+from gcai.constitutions.pipeline import RunInputs
+from gcai.core import presets
 from gcai.jobs.models import JobStatus
 from tests.constitutions.conftest import load_synthetic
 from tests.constitutions.judge_server import judge_responder
@@ -58,3 +60,28 @@ def test_a_named_model_missing_on_this_machine_fails_the_run_clearly(study, llm_
     assert run.status == JobStatus.FAILED
     assert "not available on this machine" in run.error
     assert llm_server.chat_calls == 0
+
+
+def test_the_current_preset_embeds_responses_with_the_fast_encoder_and_version_1_does_not():
+    asked: list[int] = []
+
+    def inputs(config):
+        return RunInputs(
+            method="icai_improved_2",
+            config=config,
+            pairs_loader=list,
+            judgements_loader=list,
+            statements_loader=list,
+            output_loader=dict,
+            model_factory=object,
+            embedder_factory=lambda: "the run's embedder",
+            fast_embedder_factory=lambda tokens: asked.append(tokens) or "the fast embedder",
+        )
+
+    assert inputs(presets.resolve("icai_improved_2").to_dict()).content_embedder == (
+        "the fast embedder"
+    )
+    assert asked == [128]
+    version_1 = presets.resolve("icai_improved_2", version=1).to_dict()
+    assert inputs(version_1).content_embedder == "the run's embedder"
+    assert asked == [128]

@@ -70,6 +70,24 @@ def test_improved_2_preset_generates_from_difference_cluster_triplets():
     assert presets.resolve("icai_improved_2").config.uses_triplets
 
 
+def test_improved_2_embeds_responses_with_the_fast_encoder_from_version_2():
+    assert presets.current_version("icai_improved_2") == 2
+    assert presets.resolve("icai_improved_2").config.fast_content_tokens == 128
+    v1 = presets.resolve("icai_improved_2", version=1)
+    assert v1.config.fast_content_tokens is None  # the run's embedder, as before
+    # A version-1 run stored before the setting existed keeps the run's embedder.
+    stored = {k: v for k, v in v1.to_dict()["method_config"].items() if k != "fast_content_tokens"}
+    assert presets.restore("icai_improved_2", 1, stored).fast_content_tokens is None
+    only = {
+        k
+        for k, v in presets.get("icai_improved_2", 2).settings.items()
+        if presets.get("icai_improved_2", 1).settings.get(k) != v
+    }
+    assert only == {"fast_content_tokens"}
+    with pytest.raises(ValueError, match="fast_content_tokens"):
+        presets.resolve("icai_improved_2", {"fast_content_tokens": 4})
+
+
 def test_scores_preset_is_improved_1_with_ratings_in_the_prompt():
     improved_1 = _resolved("icai_improved_1")
     scores = _resolved("icai_scores")

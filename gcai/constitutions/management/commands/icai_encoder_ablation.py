@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gcai.constitutions import llm
+from gcai.core import presets
 from gcai.core.ablation import ablation_csv, ablation_markdown, encoder_ablation
 from gcai.core.encoders import OFFLINE_ENCODERS, build_encoders, validate_encoder_names
 from gcai.core.evaluate import evaluate
@@ -80,8 +81,11 @@ class Command(BaseCommand):
             raise CommandError("no training pairs left after the test share")
         model = llm.chat_model_for()
         embedder = llm.embedder()
+        # The content encoder of the current improved-2 preset (the fast one).
+        tokens = presets.get("icai_improved_2").settings.get("fast_content_tokens")
+        content = llm.fast_content_embedder(tokens) if tokens else embedder
         encoders = build_encoders(
-            opts["encoders"], content=embedder, cache=getattr(embedder, "cache", None)
+            opts["encoders"], content=content, cache=getattr(content, "cache", None)
         )
 
         def accuracy(constitution: Constitution) -> float | None:
@@ -96,7 +100,7 @@ class Command(BaseCommand):
             train,
             model,
             embedder,
-            IcaiConfig(seed=opts["seed"]),
+            IcaiConfig(seed=opts["seed"], fast_content_tokens=tokens),
             encoders,
             score=accuracy,
             on_result=progress,
