@@ -16,7 +16,7 @@ from annotations.models import Split, Study
 from gcai.constitutions.models import Constitution, ConstitutionPrinciple, Principle
 from tests.core.eval_fakes import as_responder, contains, rule_judge
 from tests.factories import DatasetFactory, PairFactory
-from tests.fakes import FakeOpenAIServer
+from tests.fakes import FakeOpenAIServer, Fault
 
 PLEASE = "Select the response that says please."
 POLITE = "Could you please hand it over?"
@@ -111,3 +111,33 @@ def import_icai_csv(study: Study, path: Path, *, split: str = Split.TEST) -> int
             )
             n += 1
     return n
+
+
+def failed_in_batch_three(
+    study: Study, judge_server: FakeOpenAIServer, settings
+) -> tuple[Any, dict]:
+    """An evaluation of 12 polite pairs in batches of 4 whose third batch failed (the
+    server refused item 9, with no retries): batches 0 and 1 are stored. Set
+    ``outage["on"] = False`` to let the server answer again."""
+    from gcai.constitutions.evaluations import evaluation_create, evaluation_run_inline
+
+    settings.GCAI_LLM_MAX_RETRIES = 0
+    polite_pairs(study, 12)
+    planted = judge_server.responder
+    outage = {"on": True}
+
+    def responder(body):
+        text = "\n".join(str(m["content"]) for m in body["messages"])
+        if outage["on"] and "Ask for item 9." in text:
+            return Fault.server_error(503)
+        return planted(body)
+
+    judge_server.responder = responder
+    evaluation = evaluation_create(
+        study=study,
+        constitution=make_constitution(study, [PLEASE]),
+        batch_size=4,
+        principle_analysis=False,
+    )
+    assert evaluation_run_inline(evaluation=evaluation) == "failed"
+    return evaluation, outage

@@ -17,12 +17,10 @@ from gcai.constitutions.evaluations import evaluation_create, evaluation_run_inl
 from gcai.constitutions.models import Evaluation, EvaluationArtifact, LLMCacheEntry
 from gcai.jobs.models import JobStatus
 from tests.constitutions.evaluation_support import (
-    PLEASE,
-    make_constitution,
+    failed_in_batch_three,
     polite_pairs,
     serve_judge,
 )
-from tests.fakes import Fault
 
 pytestmark = pytest.mark.django_db
 
@@ -88,25 +86,7 @@ def test_old_batches_become_artifact_rows_and_the_key_is_dropped(study, state_ap
 def test_an_evaluation_failed_before_the_upgrade_resumes_without_paying_again(
     study, judge_server, settings, state_apps
 ):
-    settings.GCAI_LLM_MAX_RETRIES = 0
-    polite_pairs(study, 12)
-    planted = judge_server.responder
-    outage = {"on": True}
-
-    def responder(body):
-        text = "\n".join(str(m["content"]) for m in body["messages"])
-        if outage["on"] and "Ask for item 9." in text:
-            return Fault.server_error(503)
-        return planted(body)
-
-    judge_server.responder = responder
-    evaluation = evaluation_create(
-        study=study,
-        constitution=make_constitution(study, [PLEASE]),
-        batch_size=4,
-        principle_analysis=False,
-    )
-    assert evaluation_run_inline(evaluation=evaluation) == "failed"
+    evaluation, outage = failed_in_batch_three(study, judge_server, settings)
     old = _to_old_layout(evaluation)
     assert sorted(old) == ["0", "1"]
     # Only the moved batches can spare the calls: the response cache is gone too.

@@ -23,6 +23,7 @@ from gcai.jobs import engine
 from gcai.jobs.models import JobStatus
 from tests.constitutions.evaluation_support import (
     PLEASE,
+    failed_in_batch_three,
     import_icai_csv,
     make_constitution,
     polite_pairs,
@@ -373,25 +374,7 @@ def test_resume_after_a_failed_batch_repeats_no_call(study, judge_server, settin
 
 def test_a_resume_judges_only_the_batches_without_an_artifact(study, judge_server, settings):
     """With the response cache emptied, only the stored artifacts can spare the calls."""
-    settings.GCAI_LLM_MAX_RETRIES = 0
-    polite_pairs(study, 12)
-    planted = judge_server.responder
-    outage = {"on": True}
-
-    def responder(body):
-        text = "\n".join(str(m["content"]) for m in body["messages"])
-        if outage["on"] and "Ask for item 9." in text:
-            return Fault.server_error(503)
-        return planted(body)
-
-    judge_server.responder = responder
-    evaluation = evaluation_create(
-        study=study,
-        constitution=make_constitution(study, [PLEASE]),
-        batch_size=4,
-        principle_analysis=False,
-    )
-    assert evaluation_run_inline(evaluation=evaluation) == "failed"
+    evaluation, outage = failed_in_batch_three(study, judge_server, settings)
     evaluation.refresh_from_db()
     LLMCacheEntry.objects.all().delete()
     outage["on"] = False
