@@ -46,10 +46,13 @@ class MetricColumn:
         return self.key != "kappa"
 
 
+#: The key of the headline in an evaluation's metrics: the published measure.
+HEADLINE = "accuracy_per_order"
+
 #: Every column, headline first. The headline is the published measure.
 ALL_COLUMNS: tuple[MetricColumn, ...] = (
     MetricColumn(
-        "accuracy_per_order",
+        HEADLINE,
         "Accuracy",
         "The published measure (improved ICAI, Table 1): each pair is judged twice, with "
         "the responses in both orders and a forced choice; each order's answer is scored "

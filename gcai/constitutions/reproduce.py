@@ -326,7 +326,7 @@ def table1_rows(done: Sequence[Evaluation]) -> list[Table1Row]:
     rows = []
     for evaluation in done:
         metrics = (evaluation.results or {}).get("metrics") or {}
-        headline = metrics.get("accuracy_per_order") or {}
+        headline = metrics.get(evaluation_reports.HEADLINE) or {}
         rows.append(
             Table1Row(
                 method=_row_name(evaluation),

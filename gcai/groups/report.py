@@ -19,7 +19,11 @@ from typing import Any
 from django.db.models import Sum
 
 from annotations.models import Split
-from gcai.constitutions.evaluation_reports import evaluations_summarised, format_estimate
+from gcai.constitutions.evaluation_reports import (
+    HEADLINE,
+    evaluations_summarised,
+    format_estimate,
+)
 from gcai.constitutions.llm import embedded_model_of
 from gcai.constitutions.models import Constitution, Evaluation, PipelineRun
 from gcai.core.similarity import constitution_similarity
@@ -153,7 +157,9 @@ def _matrix(comparison: GroupComparison) -> dict[str, Any]:
                 )
                 evaluation = rows.get(cell["evaluation"]) if cell and cell["evaluation"] else None
                 metrics = (getattr(evaluation, "metrics", None) or {}) if evaluation else {}
-                estimate = metrics.get("accuracy")
+                # The published headline (each order scored on its own, averaged), as on
+                # every evaluation page; strict agreement would punish order-flipping twice.
+                estimate = metrics.get(HEADLINE)
                 line.append(
                     {
                         "row": row,

@@ -228,3 +228,26 @@ def test_comparison_lists_take_a_bounded_number_of_queries(
         assert (
             owner_client.get(reverse("group_comparison_list", args=[study.pk])).status_code == 200
         )
+
+
+def test_matrix_cells_show_the_published_headline_not_strict_agreement(study, build):
+    """A judge that flips with the order gets 50% per order but 0% strict agreement: the
+    matrix shows the headline every evaluation page shows."""
+    make_groups(study)
+    comparison = build(study)
+    cell = comparison.cells[0]
+    evaluation = Evaluation.objects.get(pk=cell["evaluation"])
+    metrics = evaluation.results["metrics"]
+    metrics["accuracy"] = {**metrics["accuracy"], "value": 0.0, "k": 0}
+    metrics["accuracy_per_order"] = {**metrics["accuracy_per_order"], "value": 0.5, "k": 8}
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        results={**evaluation.results, "metrics": metrics}
+    )
+    report = reports.divergence_report(comparison, with_principles=False)
+    shown = next(
+        c
+        for line in report["matrix"][cell["method"]]["cells"]
+        for c in line
+        if c["evaluation"] == evaluation.pk
+    )
+    assert shown["accuracy"]["value"] == pytest.approx(0.5)
