@@ -1,6 +1,7 @@
 from django.urls import path
 
 from annotations import api_annotate as api
+from annotations import api_participant_steps
 
 urlpatterns = [
     path(
@@ -52,5 +53,15 @@ urlpatterns = [
         "participate/<str:entry_token>/statements/",
         api.ParticipantStatementsAPI.as_view(),
         name="api_participant_statements",
+    ),
+    path(
+        "participate/<str:entry_token>/votes/",
+        api_participant_steps.ParticipantVotesAPI.as_view(),
+        name="api_participant_votes",
+    ),
+    path(
+        "participate/<str:entry_token>/about/",
+        api_participant_steps.ParticipantAboutAPI.as_view(),
+        name="api_participant_about",
     ),
 ]

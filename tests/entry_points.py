@@ -31,6 +31,8 @@ PUBLIC: dict[str, str] = {
     "participant_done": "participant page; who they are comes only from their session",
     "participant_finish": "Prolific completion redirect; participant from their session",
     "api_participant_statements": "participant API; session-identified, CSRF, throttled",
+    "api_participant_votes": "participant API; session-identified, CSRF, throttled",
+    "api_participant_about": "participant API; session-identified, CSRF, throttled",
 }
 
 # Routes for any logged-in user that are not about one study (list only own data).

@@ -358,3 +358,63 @@ def test_study_form_limits_the_sample_size(owner_client, study):
     assert owner_client.post(reverse("study_edit", args=[study.pk]), data).status_code == 302
     study.refresh_from_db()
     assert study.vote_sample_size == 0
+
+
+# --------------------------------------------------------------------------- participant API
+
+
+def test_the_participant_api_rates_the_sample_then_answers_the_questions(vstudy):
+    vstudy.attribute_questions = [
+        {"key": "region", "label": "Where do you live?", "options": ["North", "South"]}
+    ]
+    vstudy.save(update_fields=["attribute_questions"])
+    client = Client()
+    start(client, vstudy, PROLIFIC)
+    votes_url = reverse("api_participant_votes", args=[vstudy.entry_token])
+    about_url = reverse("api_participant_about", args=[vstudy.entry_token])
+
+    # The questions are not open before the ratings are done.
+    early = client.post(about_url, {"answers": {"region": "North"}}, "application/json")
+    assert early.status_code == 409
+    assert early.json()["code"] == "not_this_step"
+
+    state = client.get(votes_url).json()
+    assert (state["next_step"], state["total"], state["done"]) == ("votes", 3, 0)
+    bad = client.post(
+        votes_url, {"statement": state["statement"]["id"], "vote": "maybe"}, "application/json"
+    )
+    assert bad.status_code == 400
+    own = ValueStatement.objects.get(text=MINE)
+    refused = client.post(votes_url, {"statement": own.pk, "vote": "agree"}, "application/json")
+    assert refused.status_code == 409
+    assert StatementVote.objects.count() == 0
+    seen = []
+    while state["statement"] is not None:
+        seen.append(state["statement"]["id"])
+        state = client.post(
+            votes_url, {"statement": state["statement"]["id"], "vote": "agree"}, "application/json"
+        ).json()
+    assert len(set(seen)) == 3
+    assert own.pk not in seen
+    assert state["next_step"] == "about"
+    assert StatementVote.objects.filter(participant=me()).count() == 3
+
+    questions = client.get(about_url).json()
+    assert questions["questions"][0]["options"] == ["North", "South"]
+    unknown = client.post(about_url, {"answers": {"region": "East"}}, "application/json")
+    assert unknown.status_code == 400
+    done = client.post(about_url, {"answers": {"region": "South"}}, "application/json")
+    assert done.status_code == 201
+    assert done.json()["next_step"] == "done"
+    assert me().completed_at is not None
+    assert me().attributes.get(key="region").value == "South"
+    again = client.post(about_url, {"answers": {"region": "North"}}, "application/json")
+    assert again.status_code == 409
+
+
+def test_the_participant_api_needs_the_participants_own_session(vstudy):
+    start(Client(), vstudy, PROLIFIC)
+    stranger = Client()
+    for name in ("api_participant_votes", "api_participant_about"):
+        response = stranger.get(reverse(name, args=[vstudy.entry_token]))
+        assert response.status_code in (401, 403)

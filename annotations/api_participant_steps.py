@@ -1,0 +1,190 @@
+"""Participant API for the steps after the statements: rating others' statements and the
+study's questions about the participant. Same rules as the pages (views_participant_steps):
+identified by the session only, CSRF, the participant rate limit, and a step can only be
+answered when it is the participant's next one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations import participant_steps as steps
+from annotations.api_annotate import HasParticipantSession, ParticipantThrottle
+from annotations.bridging import VoteError, vote_progress, vote_submit
+from annotations.models import Participant, Study, VoteChoice
+from annotations.questionnaire import PREFER_NOT, QuestionnaireError, questionnaire_submit
+
+STEPS = ["consent", "statements", "votes", "about", "done"]
+
+_ERROR = inline_serializer(
+    "ParticipantStepError",
+    fields={
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "errors": serializers.DictField(child=serializers.CharField(), required=False),
+    },
+)
+
+
+def _not_now(step: str) -> Response:
+    return Response(
+        {
+            "detail": f"This step is not open: the participant's next step is {step!r}.",
+            "code": "not_this_step",
+        },
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
+# --------------------------------------------------------------------------- votes
+
+
+class VoteStatementOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    question = serializers.CharField()
+    text = serializers.CharField()
+
+
+class VotesOutput(serializers.Serializer):
+    next_step = serializers.ChoiceField(choices=STEPS)
+    total = serializers.IntegerField(help_text="Statements in the participant's sample.")
+    done = serializers.IntegerField(help_text="Statements already rated.")
+    statement = VoteStatementOutput(
+        allow_null=True, help_text="The next statement to rate; null when none is left."
+    )
+
+
+class VoteInput(serializers.Serializer):
+    statement = serializers.IntegerField(min_value=1)
+    vote = serializers.ChoiceField(choices=VoteChoice.values)
+
+
+def _votes_payload(study: Study, participant: Participant) -> dict[str, Any]:
+    step = steps.participant_step(participant=participant, study=study)
+    progress = vote_progress(participant=participant)
+    shown = progress.next if step == steps.VOTES else None
+    return {
+        "next_step": step,
+        "total": progress.total,
+        "done": progress.done,
+        "statement": None
+        if shown is None
+        else {"id": shown.pk, "question": shown.question, "text": shown.text},
+    }
+
+
+class ParticipantVotesAPI(APIView):
+    """Rate other participants' approved statements: agree, disagree or pass."""
+
+    authentication_classes: list = []  # identified by the session, not as a user
+    permission_classes = [HasParticipantSession]
+    throttle_classes = [ParticipantThrottle]
+
+    @extend_schema(responses=VotesOutput, tags=["participate"])
+    def get(self, request, entry_token: str):
+        return Response(VotesOutput(_votes_payload(self.study, self.participant)).data)
+
+    @extend_schema(
+        request=VoteInput,
+        responses={200: VotesOutput, 400: _ERROR, 409: _ERROR},
+        tags=["participate"],
+    )
+    def post(self, request, entry_token: str):
+        step = steps.participant_step(participant=self.participant, study=self.study)
+        if step != steps.VOTES:
+            return _not_now(step)
+        data = VoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            vote_submit(
+                participant=self.participant,
+                statement_id=data.validated_data["statement"],
+                vote=data.validated_data["vote"],
+            )
+        except VoteError as exc:
+            conflict = exc.code in ("finished", "not_in_sample")
+            return Response(
+                {"detail": exc.message, "code": exc.code},
+                status=status.HTTP_409_CONFLICT if conflict else status.HTTP_400_BAD_REQUEST,
+            )
+        self.participant.refresh_from_db()
+        return Response(VotesOutput(_votes_payload(self.study, self.participant)).data)
+
+
+# --------------------------------------------------------------------------- about you
+
+
+class QuestionOutput(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    options = serializers.ListField(child=serializers.CharField())
+
+
+class AboutOutput(serializers.Serializer):
+    next_step = serializers.ChoiceField(choices=STEPS)
+    questions = QuestionOutput(many=True)
+    prefer_not = serializers.CharField(
+        help_text="The answer meaning 'Prefer not to say' (always allowed; stores nothing)."
+    )
+
+
+class AboutInput(serializers.Serializer):
+    answers = serializers.DictField(
+        child=serializers.CharField(max_length=200),
+        help_text="Question key -> one of its options, or the prefer_not value.",
+    )
+
+
+def _about_payload(study: Study, participant: Participant) -> dict[str, Any]:
+    return {
+        "next_step": steps.participant_step(participant=participant, study=study),
+        "questions": [
+            {"key": q["key"], "label": q["label"], "options": q["options"]}
+            for q in study.attribute_questions or []
+        ],
+        "prefer_not": PREFER_NOT,
+    }
+
+
+class ParticipantAboutAPI(APIView):
+    """The study's questions about the participant (answers become attributes, shown
+    only aggregated for groups of at least the study's minimum size)."""
+
+    authentication_classes: list = []
+    permission_classes = [HasParticipantSession]
+    throttle_classes = [ParticipantThrottle]
+
+    @extend_schema(responses=AboutOutput, tags=["participate"])
+    def get(self, request, entry_token: str):
+        return Response(AboutOutput(_about_payload(self.study, self.participant)).data)
+
+    @extend_schema(
+        request=AboutInput,
+        responses={201: AboutOutput, 400: _ERROR, 409: _ERROR},
+        tags=["participate"],
+    )
+    def post(self, request, entry_token: str):
+        step = steps.participant_step(participant=self.participant, study=self.study)
+        if step != steps.ABOUT:
+            return _not_now(step)
+        data = AboutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            questionnaire_submit(
+                participant=self.participant,
+                study=self.study,
+                answers=data.validated_data["answers"],
+            )
+        except QuestionnaireError as exc:
+            conflict = exc.code in ("wrong_study", "duplicate", "no_consent")
+            return Response(
+                {"detail": exc.message, "code": exc.code, "errors": exc.errors},
+                status=status.HTTP_409_CONFLICT if conflict else status.HTTP_400_BAD_REQUEST,
+            )
+        self.participant.refresh_from_db()
+        payload = _about_payload(self.study, self.participant)
+        return Response(AboutOutput(payload).data, status=status.HTTP_201_CREATED)
