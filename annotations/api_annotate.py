@@ -183,12 +183,18 @@ _ERROR = inline_serializer(
 )
 
 
-class ParticipantStatementsAPI(APIView):
-    """The participant's own statements page data, and submitting statements."""
+class ParticipantAPIView(APIView):
+    """A participant API endpoint: the participant comes from the session only (never from
+    an id in the request), with CSRF and the participant rate limit. Sets ``self.study``
+    and ``self.participant``."""
 
     authentication_classes: list = []  # identified by the session, not as a user
     permission_classes = [HasParticipantSession]
     throttle_classes = [ParticipantThrottle]
+
+
+class ParticipantStatementsAPI(ParticipantAPIView):
+    """The participant's own statements page data, and submitting statements."""
 
     @extend_schema(responses=ParticipantStatementsOutput, tags=["participate"])
     def get(self, request, entry_token: str):

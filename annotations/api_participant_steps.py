@@ -10,10 +10,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotations import participant_steps as steps
-from annotations.api_annotate import HasParticipantSession, ParticipantThrottle
+from annotations.api_annotate import ParticipantAPIView
 from annotations.bridging import VoteError, vote_progress, vote_submit
 from annotations.models import Participant, Study, VoteChoice
 from annotations.questionnaire import PREFER_NOT, QuestionnaireError, questionnaire_submit
@@ -77,12 +76,8 @@ def _votes_payload(study: Study, participant: Participant) -> dict[str, Any]:
     }
 
 
-class ParticipantVotesAPI(APIView):
+class ParticipantVotesAPI(ParticipantAPIView):
     """Rate other participants' approved statements: agree, disagree or pass."""
-
-    authentication_classes: list = []  # identified by the session, not as a user
-    permission_classes = [HasParticipantSession]
-    throttle_classes = [ParticipantThrottle]
 
     @extend_schema(responses=VotesOutput, tags=["participate"])
     def get(self, request, entry_token: str):
@@ -150,13 +145,9 @@ def _about_payload(study: Study, participant: Participant) -> dict[str, Any]:
     }
 
 
-class ParticipantAboutAPI(APIView):
+class ParticipantAboutAPI(ParticipantAPIView):
     """The study's questions about the participant (answers become attributes, shown
     only aggregated for groups of at least the study's minimum size)."""
-
-    authentication_classes: list = []
-    permission_classes = [HasParticipantSession]
-    throttle_classes = [ParticipantThrottle]
 
     @extend_schema(responses=AboutOutput, tags=["participate"])
     def get(self, request, entry_token: str):
