@@ -42,22 +42,22 @@ def _not_now(step: str) -> Response:
 # --------------------------------------------------------------------------- votes
 
 
-class VoteStatementOutput(serializers.Serializer):
+class RateStatementOutput(serializers.Serializer):
     id = serializers.IntegerField()
     question = serializers.CharField()
     text = serializers.CharField()
 
 
-class VotesOutput(serializers.Serializer):
+class ParticipantVotesOutput(serializers.Serializer):
     next_step = serializers.ChoiceField(choices=STEPS)
     total = serializers.IntegerField(help_text="Statements in the participant's sample.")
     done = serializers.IntegerField(help_text="Statements already rated.")
-    statement = VoteStatementOutput(
+    statement = RateStatementOutput(
         allow_null=True, help_text="The next statement to rate; null when none is left."
     )
 
 
-class VoteInput(serializers.Serializer):
+class ParticipantVoteInput(serializers.Serializer):
     statement = serializers.IntegerField(min_value=1)
     vote = serializers.ChoiceField(choices=VoteChoice.values)
 
@@ -79,20 +79,20 @@ def _votes_payload(study: Study, participant: Participant) -> dict[str, Any]:
 class ParticipantVotesAPI(ParticipantAPIView):
     """Rate other participants' approved statements: agree, disagree or pass."""
 
-    @extend_schema(responses=VotesOutput, tags=["participate"])
+    @extend_schema(responses=ParticipantVotesOutput, tags=["participate"])
     def get(self, request, entry_token: str):
-        return Response(VotesOutput(_votes_payload(self.study, self.participant)).data)
+        return Response(ParticipantVotesOutput(_votes_payload(self.study, self.participant)).data)
 
     @extend_schema(
-        request=VoteInput,
-        responses={200: VotesOutput, 400: _ERROR, 409: _ERROR},
+        request=ParticipantVoteInput,
+        responses={200: ParticipantVotesOutput, 400: _ERROR, 409: _ERROR},
         tags=["participate"],
     )
     def post(self, request, entry_token: str):
         step = steps.participant_step(participant=self.participant, study=self.study)
         if step != steps.VOTES:
             return _not_now(step)
-        data = VoteInput(data=request.data)
+        data = ParticipantVoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             vote_submit(
@@ -107,27 +107,27 @@ class ParticipantVotesAPI(ParticipantAPIView):
                 status=status.HTTP_409_CONFLICT if conflict else status.HTTP_400_BAD_REQUEST,
             )
         self.participant.refresh_from_db()
-        return Response(VotesOutput(_votes_payload(self.study, self.participant)).data)
+        return Response(ParticipantVotesOutput(_votes_payload(self.study, self.participant)).data)
 
 
 # --------------------------------------------------------------------------- about you
 
 
-class QuestionOutput(serializers.Serializer):
+class AttributeQuestionOutput(serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()
     options = serializers.ListField(child=serializers.CharField())
 
 
-class AboutOutput(serializers.Serializer):
+class ParticipantAboutOutput(serializers.Serializer):
     next_step = serializers.ChoiceField(choices=STEPS)
-    questions = QuestionOutput(many=True)
+    questions = AttributeQuestionOutput(many=True)
     prefer_not = serializers.CharField(
         help_text="The answer meaning 'Prefer not to say' (always allowed; stores nothing)."
     )
 
 
-class AboutInput(serializers.Serializer):
+class ParticipantAboutInput(serializers.Serializer):
     answers = serializers.DictField(
         child=serializers.CharField(max_length=200),
         help_text="Question key -> one of its options, or the prefer_not value.",
@@ -149,20 +149,20 @@ class ParticipantAboutAPI(ParticipantAPIView):
     """The study's questions about the participant (answers become attributes, shown
     only aggregated for groups of at least the study's minimum size)."""
 
-    @extend_schema(responses=AboutOutput, tags=["participate"])
+    @extend_schema(responses=ParticipantAboutOutput, tags=["participate"])
     def get(self, request, entry_token: str):
-        return Response(AboutOutput(_about_payload(self.study, self.participant)).data)
+        return Response(ParticipantAboutOutput(_about_payload(self.study, self.participant)).data)
 
     @extend_schema(
-        request=AboutInput,
-        responses={201: AboutOutput, 400: _ERROR, 409: _ERROR},
+        request=ParticipantAboutInput,
+        responses={201: ParticipantAboutOutput, 400: _ERROR, 409: _ERROR},
         tags=["participate"],
     )
     def post(self, request, entry_token: str):
         step = steps.participant_step(participant=self.participant, study=self.study)
         if step != steps.ABOUT:
             return _not_now(step)
-        data = AboutInput(data=request.data)
+        data = ParticipantAboutInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             questionnaire_submit(
@@ -178,4 +178,4 @@ class ParticipantAboutAPI(ParticipantAPIView):
             )
         self.participant.refresh_from_db()
         payload = _about_payload(self.study, self.participant)
-        return Response(AboutOutput(payload).data, status=status.HTTP_201_CREATED)
+        return Response(ParticipantAboutOutput(payload).data, status=status.HTTP_201_CREATED)
