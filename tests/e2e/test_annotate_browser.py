@@ -96,7 +96,10 @@ def test_annotator_labels_three_pairs_with_the_keyboard_and_survives_a_reload(
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("1")
     assert page.locator("#choice-first").is_checked()
-    assert page.evaluate("document.activeElement.id") == "reason"  # focus moved to the reason
+    # The focus moves to the reason (waited for: it is set by the page script).
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.id === 'reason'", timeout=5000
+    )
     typed[first] = ("first", "Slicing makes a copy, which is what was asked for.")
     page.keyboard.type(typed[first][1])
     with page.expect_navigation():

@@ -61,7 +61,9 @@ def test_prolific_participant_consents_writes_statements_and_returns_with_the_co
     error = page.locator("#statement_0_error")
     assert "at least 20 characters" in error.inner_text()
     assert first.get_attribute("aria-invalid") == "true"
-    assert page.evaluate("document.activeElement.id") == "statement_0"
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.id === 'statement_0'", timeout=5000
+    )
     assert not ValueStatement.objects.exists()
     screenshot(page, "statements-error")
 

@@ -69,7 +69,10 @@ def test_survey_answers_survive_a_reload_and_a_partial_submit_is_summarised(
     summary.wait_for()
     assert "4 questions still need an answer" in summary.inner_text()
     assert summary.locator("a").count() == 4
-    assert page.evaluate("document.activeElement.id") == "error-summary"
+    # The page moves the focus once it has loaded; wait for it (fails after 5 s if never).
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.id === 'error-summary'", timeout=5000
+    )
     assert (
         page.locator("fieldset.question")
         .nth(0)
