@@ -41,7 +41,7 @@ from annotations.models import (
     Study,
     ValueStatement,
 )
-from annotations.participant_steps import participant_step
+from annotations.participant_steps import STEPS, participant_step
 from annotations.participants import token_from_session
 from annotations.statements import (
     STATEMENT_MAX_CHARS,
@@ -148,7 +148,7 @@ class ParticipantStatementsOutput(serializers.Serializer):
     consented = serializers.BooleanField()
     completed = serializers.BooleanField()
     next_step = serializers.ChoiceField(
-        choices=["consent", "statements", "votes", "about", "done"],
+        choices=list(STEPS),
         help_text="The participant's next step; 'votes' (rate others' statements) and "
         "'about' (the study's questions about them) are answered on the participant "
         "pages before the participation is complete.",
@@ -173,7 +173,7 @@ def _statements_payload(study: Study, participant: Participant) -> dict[str, Any
     }
 
 
-_ERROR = inline_serializer(
+ERROR_OUTPUT = inline_serializer(
     "ErrorOutput",
     fields={
         "detail": serializers.CharField(),
@@ -192,6 +192,17 @@ class ParticipantAPIView(APIView):
     permission_classes = [HasParticipantSession]
     throttle_classes = [ParticipantThrottle]
 
+    @staticmethod
+    def refused(exc: Any, *, conflicts: tuple[str, ...]) -> Response:
+        """A refused submission: 409 when its ``code`` is a conflict with what is stored,
+        else 400. ``exc.message`` is safe to show; ``exc.errors`` (per field) when the
+        error carries them."""
+        body = {"detail": exc.message, "code": exc.code}
+        if hasattr(exc, "errors"):
+            body["errors"] = exc.errors
+        code = status.HTTP_409_CONFLICT if exc.code in conflicts else status.HTTP_400_BAD_REQUEST
+        return Response(body, status=code)
+
 
 class ParticipantStatementsAPI(ParticipantAPIView):
     """The participant's own statements page data, and submitting statements."""
@@ -203,7 +214,7 @@ class ParticipantStatementsAPI(ParticipantAPIView):
 
     @extend_schema(
         request=StatementsSubmitInput,
-        responses={201: ParticipantStatementsOutput, 400: _ERROR, 409: _ERROR},
+        responses={201: ParticipantStatementsOutput, 400: ERROR_OUTPUT, 409: ERROR_OUTPUT},
         tags=["participate"],
     )
     def post(self, request, entry_token: str):
@@ -213,11 +224,7 @@ class ParticipantStatementsAPI(ParticipantAPIView):
         try:
             statements_submit(participant=self.participant, study=self.study, items=items)
         except StatementError as exc:
-            conflict = exc.code in ("duplicate", "no_consent", "wrong_study")
-            return Response(
-                {"detail": exc.message, "code": exc.code, "errors": exc.errors},
-                status=status.HTTP_409_CONFLICT if conflict else status.HTTP_400_BAD_REQUEST,
-            )
+            return self.refused(exc, conflicts=("duplicate", "no_consent", "wrong_study"))
         self.participant.refresh_from_db()
         payload = _statements_payload(self.study, self.participant)
         return Response(ParticipantStatementsOutput(payload).data, status=status.HTTP_201_CREATED)
@@ -368,7 +375,7 @@ class AnnotatorAPIView(StudyScopedAPIView):
 class AnnotateNextAPI(AnnotatorAPIView):
     """Lease the next pair (or return the one already leased). POST: it hands out work."""
 
-    @extend_schema(request=None, responses={200: NextOutput, 403: _ERROR}, tags=["annotate"])
+    @extend_schema(request=None, responses={200: NextOutput, 403: ERROR_OUTPUT}, tags=["annotate"])
     def post(self, request, study_id: int):
         study = self.get_study()
         try:
@@ -382,7 +389,7 @@ class AnnotateNextAPI(AnnotatorAPIView):
 class AnnotateSubmitAPI(AnnotatorAPIView):
     @extend_schema(
         request=SubmitInput,
-        responses={201: AnnotationOutput, 400: _ERROR, 409: _ERROR},
+        responses={201: AnnotationOutput, 400: ERROR_OUTPUT, 409: ERROR_OUTPUT},
         tags=["annotate"],
     )
     def post(self, request, study_id: int):
@@ -405,7 +412,9 @@ class AnnotateSubmitAPI(AnnotatorAPIView):
 class AnnotateSkipAPI(AnnotatorAPIView):
     service = staticmethod(queue.assignment_skip)
 
-    @extend_schema(request=NoteInput, responses={200: ClosedOutput, 409: _ERROR}, tags=["annotate"])
+    @extend_schema(
+        request=NoteInput, responses={200: ClosedOutput, 409: ERROR_OUTPUT}, tags=["annotate"]
+    )
     def post(self, request, study_id: int):
         data = NoteInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -504,7 +513,7 @@ def _moderate(request, study: Study, ids: list[int], moderation: str) -> Respons
 class StatementModerateBulkAPI(StudyScopedAPIView):
     @extend_schema(
         request=ModerateBulkInput,
-        responses={200: ModeratedOutput, 400: _ERROR, 404: _ERROR},
+        responses={200: ModeratedOutput, 400: ERROR_OUTPUT, 404: ERROR_OUTPUT},
         tags=["moderation"],
     )
     def post(self, request, study_id: int):
@@ -518,7 +527,7 @@ class StatementModerateBulkAPI(StudyScopedAPIView):
 class StatementModerateAPI(StudyScopedAPIView):
     @extend_schema(
         request=ModerateOneInput,
-        responses={200: ModeratedOutput, 404: _ERROR},
+        responses={200: ModeratedOutput, 404: ERROR_OUTPUT},
         tags=["moderation"],
     )
     def patch(self, request, study_id: int, statement_id: int):

@@ -7,26 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotations import participant_steps as steps
-from annotations.api_annotate import ParticipantAPIView
+from annotations.api_annotate import ERROR_OUTPUT, ParticipantAPIView
 from annotations.bridging import VoteError, vote_progress, vote_submit
 from annotations.models import Participant, Study, VoteChoice
 from annotations.questionnaire import PREFER_NOT, QuestionnaireError, questionnaire_submit
-
-STEPS = ["consent", "statements", "votes", "about", "done"]
-
-_ERROR = inline_serializer(
-    "ParticipantStepError",
-    fields={
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "errors": serializers.DictField(child=serializers.CharField(), required=False),
-    },
-)
 
 
 def _not_now(step: str) -> Response:
@@ -49,7 +38,7 @@ class RateStatementOutput(serializers.Serializer):
 
 
 class ParticipantVotesOutput(serializers.Serializer):
-    next_step = serializers.ChoiceField(choices=STEPS)
+    next_step = serializers.ChoiceField(choices=list(steps.STEPS))
     total = serializers.IntegerField(help_text="Statements in the participant's sample.")
     done = serializers.IntegerField(help_text="Statements already rated.")
     statement = RateStatementOutput(
@@ -85,7 +74,7 @@ class ParticipantVotesAPI(ParticipantAPIView):
 
     @extend_schema(
         request=ParticipantVoteInput,
-        responses={200: ParticipantVotesOutput, 400: _ERROR, 409: _ERROR},
+        responses={200: ParticipantVotesOutput, 400: ERROR_OUTPUT, 409: ERROR_OUTPUT},
         tags=["participate"],
     )
     def post(self, request, entry_token: str):
@@ -101,11 +90,7 @@ class ParticipantVotesAPI(ParticipantAPIView):
                 vote=data.validated_data["vote"],
             )
         except VoteError as exc:
-            conflict = exc.code in ("finished", "not_in_sample")
-            return Response(
-                {"detail": exc.message, "code": exc.code},
-                status=status.HTTP_409_CONFLICT if conflict else status.HTTP_400_BAD_REQUEST,
-            )
+            return self.refused(exc, conflicts=("finished", "not_in_sample"))
         self.participant.refresh_from_db()
         return Response(ParticipantVotesOutput(_votes_payload(self.study, self.participant)).data)
 
@@ -120,7 +105,7 @@ class AttributeQuestionOutput(serializers.Serializer):
 
 
 class ParticipantAboutOutput(serializers.Serializer):
-    next_step = serializers.ChoiceField(choices=STEPS)
+    next_step = serializers.ChoiceField(choices=list(steps.STEPS))
     questions = AttributeQuestionOutput(many=True)
     prefer_not = serializers.CharField(
         help_text="The answer meaning 'Prefer not to say' (always allowed; stores nothing)."
@@ -155,7 +140,7 @@ class ParticipantAboutAPI(ParticipantAPIView):
 
     @extend_schema(
         request=ParticipantAboutInput,
-        responses={201: ParticipantAboutOutput, 400: _ERROR, 409: _ERROR},
+        responses={201: ParticipantAboutOutput, 400: ERROR_OUTPUT, 409: ERROR_OUTPUT},
         tags=["participate"],
     )
     def post(self, request, entry_token: str):
@@ -171,11 +156,7 @@ class ParticipantAboutAPI(ParticipantAPIView):
                 answers=data.validated_data["answers"],
             )
         except QuestionnaireError as exc:
-            conflict = exc.code in ("wrong_study", "duplicate", "no_consent")
-            return Response(
-                {"detail": exc.message, "code": exc.code, "errors": exc.errors},
-                status=status.HTTP_409_CONFLICT if conflict else status.HTTP_400_BAD_REQUEST,
-            )
+            return self.refused(exc, conflicts=("wrong_study", "duplicate", "no_consent"))
         self.participant.refresh_from_db()
         payload = _about_payload(self.study, self.participant)
         return Response(ParticipantAboutOutput(payload).data, status=status.HTTP_201_CREATED)

@@ -21,6 +21,7 @@ STATEMENTS = "statements"
 VOTES = "votes"
 ABOUT = "about"
 DONE = "done"
+STEPS = (CONSENT, STATEMENTS, VOTES, ABOUT, DONE)  # in the order a participant meets them
 
 STEP_TITLES = {
     CONSENT: "Consent",
