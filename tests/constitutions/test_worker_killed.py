@@ -77,120 +77,107 @@ def _worker_env(server: FakeOpenAIServer) -> dict[str, str]:
     }
 
 
-def test_a_killed_workers_run_is_finished_by_another_without_repeating_paid_calls(
-    study, tmp_path, settings
-):
+def _kill_midway_and_finish(tmp_path, server, job_model, start_job, stored):
+    """Start a job on one worker, SIGKILL it once some answers are cached but before its
+    three batches are stored, and let a second worker finish it. Returns the finished
+    job, what the server had seen at the kill, and the second worker's log."""
     from gcai.celery import app
     from tests.conftest import start_worker
 
-    load_synthetic(study, "synthetic_data_orthogonal_adcbg.csv")
     previous_queue = app.conf.task_default_queue
+    server.latency = 0.2  # calls are in flight when the worker dies
+    env = _worker_env(server)
+    first = start_worker(tmp_path, env)
+    second = None
+    try:
+        job = start_job()
+        # Three batches of 10 pairs, two calls at a time: kill once some answers are
+        # cached, before a batch is complete.
+        _wait(lambda: LLMCacheEntry.objects.count() >= 6, "the first answers", first)
+        first.kill()
+        at_kill = {
+            "batches": stored(job).count(),
+            "requests": server.chat_calls,
+            "cached": LLMCacheEntry.objects.count(),
+            "signatures": {_signature(b) for b in server.bodies("chat")},
+        }
+        assert at_kill["batches"] < 3
+        assert job_model.objects.get(pk=job.pk).status == JobStatus.RUNNING
+
+        second = start_worker(tmp_path, env, queue=first.queue)
+        _wait(lambda: not job_model.objects.get(pk=job.pk).is_active, "the job", second)
+        job.refresh_from_db()
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()
+        app.conf.task_default_queue = previous_queue
+    log = second.log()
+    assert job.status == JobStatus.SUCCEEDED, f"{job.error}\n{log[-3000:]}"
+    assert stored(job).count() == 3
+    return job, at_kill, log
+
+
+def _assert_only_in_flight_calls_were_asked_again(server, at_kill) -> None:
+    signatures = [_signature(b) for b in server.bodies("chat")]
+    repeated = len(signatures) - len(set(signatures))
+    # Only a call whose answer never reached the cache may be asked again: one the dead
+    # worker had sent (at most its in-flight calls), never one it had stored.
+    assert repeated <= at_kill["requests"] - at_kill["cached"]
+    assert repeated <= 4 * 2  # four worker threads, two calls each
+    assert {s for s in signatures if signatures.count(s) > 1} <= at_kill["signatures"]
+    # The second worker did the rest: it asked questions the first never had.
+    assert set(signatures) - at_kill["signatures"]
+
+
+def test_a_killed_workers_run_is_finished_by_another_without_repeating_paid_calls(
+    study, tmp_path, settings
+):
+    load_synthetic(study, "synthetic_data_orthogonal_adcbg.csv")
+
+    def start_job():
+        run = runs.run_create(
+            study=study, method="icai", batch_size=10, method_config={"num_clusters": 6}
+        )
+        runs.run_start(run=run)
+        return run
+
     with FakeOpenAIServer(responder=judge_responder(Judge(ORTHOGONAL_RULES))) as server:
-        server.latency = 0.2  # calls are in flight when the worker dies
-        env = _worker_env(server)
-        first = start_worker(tmp_path, env)
-        second = None
-        try:
-            run = runs.run_create(
-                study=study, method="icai", batch_size=10, method_config={"num_clusters": 6}
-            )
-            runs.run_start(run=run)
-            stored = StageArtifact.objects.filter(run=run, stage="generate", batch__gte=0)
-            # 30 pairs in three batches of 10, two calls at a time each: kill once some
-            # answers are cached, before a batch is complete.
-            _wait(lambda: LLMCacheEntry.objects.count() >= 6, "the first answers", first)
-            first.kill()
-            at_kill = {
-                "batches": stored.count(),
-                "requests": server.chat_calls,
-                "cached": LLMCacheEntry.objects.count(),
-                "signatures": {_signature(b) for b in server.bodies("chat")},
-            }
-            assert at_kill["batches"] < 3
-            assert PipelineRun.objects.get(pk=run.pk).status == JobStatus.RUNNING
-
-            second = start_worker(tmp_path, env, queue=first.queue)
-            _wait(lambda: not PipelineRun.objects.get(pk=run.pk).is_active, "the run", second)
-            run.refresh_from_db()
-        finally:
-            if second is not None:
-                second.stop()
-            first.stop()
-            app.conf.task_default_queue = previous_queue
-
-        assert run.status == JobStatus.SUCCEEDED, f"{run.error}\n{second.log()[-3000:]}"
-        assert StageArtifact.objects.filter(run=run, stage="generate", batch__gte=0).count() == 3
-        signatures = [_signature(b) for b in server.bodies("chat")]
-        repeated = len(signatures) - len(set(signatures))
-        # Only a call whose answer never reached the cache may be asked again: one the
-        # dead worker had sent (at most its in-flight calls), never one it had stored.
-        assert repeated <= at_kill["requests"] - at_kill["cached"]
-        assert repeated <= 4 * 2  # four worker threads, two calls each
-        again = {s for s in signatures if signatures.count(s) > 1}
-        assert again <= at_kill["signatures"]
-        # The second worker did the rest: it asked questions the first never had.
-        assert set(signatures) - at_kill["signatures"]
-        assert "gcai.run_batch" in second.log()
+        _, at_kill, log = _kill_midway_and_finish(
+            tmp_path,
+            server,
+            PipelineRun,
+            start_job,
+            lambda run: StageArtifact.objects.filter(run=run, stage="generate", batch__gte=0),
+        )
+        _assert_only_in_flight_calls_were_asked_again(server, at_kill)
+    assert "gcai.run_batch" in log
 
 
 def test_a_killed_workers_evaluation_is_finished_by_another_without_repeating_paid_calls(
     study, tmp_path, settings
 ):
-    from gcai.celery import app
-    from tests.conftest import start_worker
-
     polite_pairs(study, 30)
     constitution = make_constitution(study, [PLEASE])
-    previous_queue = app.conf.task_default_queue
-    with FakeOpenAIServer(responder=planted_rule_responder()) as server:
-        server.latency = 0.2  # calls are in flight when the worker dies
-        env = _worker_env(server)
-        first = start_worker(tmp_path, env)
-        second = None
-        try:
-            evaluation = evaluations.evaluation_create(
-                study=study, constitution=constitution, batch_size=10, principle_analysis=False
-            )
-            evaluations.evaluation_start(evaluation=evaluation)
-            stored = EvaluationArtifact.objects.filter(
-                evaluation=evaluation, stage="judging", batch__gte=0
-            )
-            # 30 pairs in three batches of 10 (20 calls each, two at a time): kill once
-            # some answers are cached, before a batch is complete.
-            _wait(lambda: LLMCacheEntry.objects.count() >= 6, "the first answers", first)
-            first.kill()
-            at_kill = {
-                "batches": stored.count(),
-                "requests": server.chat_calls,
-                "cached": LLMCacheEntry.objects.count(),
-                "signatures": {_signature(b) for b in server.bodies("chat")},
-            }
-            assert at_kill["batches"] < 3
-            assert Evaluation.objects.get(pk=evaluation.pk).status == JobStatus.RUNNING
 
-            second = start_worker(tmp_path, env, queue=first.queue)
-            _wait(
-                lambda: not Evaluation.objects.get(pk=evaluation.pk).is_active,
-                "the evaluation",
-                second,
-            )
-            evaluation.refresh_from_db()
-        finally:
-            if second is not None:
-                second.stop()
-            first.stop()
-            app.conf.task_default_queue = previous_queue
-
-        assert evaluation.status == JobStatus.SUCCEEDED, (
-            f"{evaluation.error}\n{second.log()[-3000:]}"
+    def start_job():
+        evaluation = evaluations.evaluation_create(
+            study=study, constitution=constitution, batch_size=10, principle_analysis=False
         )
-        assert stored.count() == 3
-        assert evaluation.results["metrics"]["n_scored"] == 30
-        assert evaluation.progress_done == evaluation.progress_total == 30
-        signatures = [_signature(b) for b in server.bodies("chat")]
-        repeated = len(signatures) - len(set(signatures))
-        assert repeated <= at_kill["requests"] - at_kill["cached"]
-        assert repeated <= 4 * 2  # four worker threads, two calls each
-        assert {s for s in signatures if signatures.count(s) > 1} <= at_kill["signatures"]
-        assert set(signatures) - at_kill["signatures"]
-        assert "gcai.evaluation_batch" in second.log()
+        evaluations.evaluation_start(evaluation=evaluation)
+        return evaluation
+
+    with FakeOpenAIServer(responder=planted_rule_responder()) as server:
+        evaluation, at_kill, log = _kill_midway_and_finish(
+            tmp_path,
+            server,
+            Evaluation,
+            start_job,
+            lambda e: EvaluationArtifact.objects.filter(
+                evaluation=e, stage="judging", batch__gte=0
+            ),
+        )
+        _assert_only_in_flight_calls_were_asked_again(server, at_kill)
+    assert evaluation.results["metrics"]["n_scored"] == 30
+    assert evaluation.progress_done == evaluation.progress_total == 30
+    assert "gcai.evaluation_batch" in log
