@@ -33,7 +33,7 @@ from gcai.core.similarity import constitution_similarity, reference_similarity
 from gcai.core.types import Pair, Preference
 from gcai.jobs import engine, guards
 from gcai.jobs.models import JobStatus
-from gcai.jobs.stages import Stage
+from gcai.jobs.stages import Stage, concatenate
 
 JUDGING = "judging"
 SCORING = "scoring"
@@ -107,10 +107,6 @@ def _judge_batch(ctx: EvaluationInputs, ids: Sequence[Any]) -> dict[str, Any]:
     return {"judgements": [j.to_dict() for j in judgements]}
 
 
-def _merge_judgements(ctx: EvaluationInputs, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"judgements": [row for part in parts for row in part["judgements"]]}
-
-
 def _score(ctx: EvaluationInputs) -> dict[str, Any]:
     """Metrics over the merged judgements; with a ground truth, ``similarity`` matches it
     against the evaluated principles and ``similarity_reference`` scores it against
@@ -154,7 +150,7 @@ EVALUATION_STAGES = [
         "Judge each pair in both orders",
         items=_pair_ids,
         compute_batch=_judge_batch,
-        merge=_merge_judgements,
+        merge=concatenate("judgements"),
     ),
     Stage(SCORING, "Metrics and constitution similarity", compute=_score),
 ]

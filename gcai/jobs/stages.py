@@ -34,3 +34,13 @@ class Stage:
 
 def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def concatenate(key: str) -> Callable[[Any, list[dict[str, Any]]], dict[str, Any]]:
+    """A batched stage's ``merge`` for outputs shaped ``{key: [rows]}``: the batches' rows,
+    in batch order."""
+
+    def merge(ctx: Any, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        return {key: [row for part in parts for row in part[key]]}
+
+    return merge

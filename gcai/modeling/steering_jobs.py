@@ -36,7 +36,7 @@ from gcai.core.llm.usage import UsageMeter
 from gcai.core.training_data import RewordRule, constitution_block
 from gcai.jobs import engine, guards
 from gcai.jobs.models import JobStatus
-from gcai.jobs.stages import Stage, StageError
+from gcai.jobs.stages import Stage, StageError, concatenate
 from gcai.modeling.models import SteeringArtifact, SteeringKind, SteeringRun
 
 
@@ -178,13 +178,6 @@ def _generate(ctx: SteeringInputs, items: Sequence[Any]) -> dict[str, Any]:
     return steering.generate(items, ctx.prompts, ctx.blocks, ctx.target, ctx.generation)
 
 
-def _merge_list(key: str):
-    def merge(ctx: SteeringInputs, parts: list[dict[str, Any]]) -> dict[str, Any]:
-        return {key: [row for part in parts for row in part[key]]}
-
-    return merge
-
-
 def _judge_items(ctx: SteeringInputs) -> list[tuple[int, str, str]]:
     pairs = steering.comparisons(ctx.has_b)
     return [(i, x, y) for i in range(len(ctx.prompts)) for x, y in pairs]
@@ -219,14 +212,14 @@ STEERING_STAGES = [
         "Target model answers with and without the constitution",
         items=_generate_items,
         compute_batch=_generate,
-        merge=_merge_list("responses"),
+        merge=concatenate("responses"),
     ),
     Stage(
         "judge",
         "Pairwise judge, both orders",
         items=_judge_items,
         compute_batch=_judge,
-        merge=_merge_list("judgements"),
+        merge=concatenate("judgements"),
     ),
     Stage("report", "Win rates and length control", compute=_report),
 ]
@@ -236,7 +229,7 @@ CRITIQUE_STAGES = [
         "Response, critique against a sampled principle, revision",
         items=_critique_items,
         compute_batch=_critique,
-        merge=_merge_list("rows"),
+        merge=concatenate("rows"),
     ),
 ]
 
