@@ -378,7 +378,12 @@ def report_warnings(
     """What makes the report weak, said before its numbers: the embedded offline model, or
     cells judged on fewer pairs than can support a conclusion."""
     out = []
-    embedded = embedded_model_of(*runs, *evals)
+    # The evaluations' configs (frozen labels, possibly large) are deferred: read only the
+    # backend, in one query, instead of loading each config.
+    judged_locally = Evaluation.objects.filter(
+        pk__in=[e.pk for e in evals], config__llm_backend="local"
+    ).only("config", "llm_model")
+    embedded = embedded_model_of(*runs) or embedded_model_of(*judged_locally[:1])
     if embedded:
         out.append(
             f"Built with the embedded offline model ({embedded}): its principles and "

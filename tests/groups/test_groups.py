@@ -157,6 +157,15 @@ def test_page_exports_and_api(study, build, owner_client):
     )
     detail = owner_client.get(reverse("group_comparison_detail", args=args)).content.decode()
     assert "Built with the embedded offline model (smollm2-135m-instruct)" in detail
+    # So are evaluations judged by it, whatever built the constitutions.
+    PipelineRun.objects.filter(comparison_group=comparison.key).update(config={})
+    cell_ids = [c["evaluation"] for c in comparison.cells]
+    evaluation = Evaluation.objects.get(pk=cell_ids[0])
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        config={**evaluation.config, "llm_backend": "local"}, llm_model="gemma3-270m"
+    )
+    detail = owner_client.get(reverse("group_comparison_detail", args=args)).content.decode()
+    assert "Built with the embedded offline model (gemma3-270m)" in detail
 
 
 def test_api_refuses_a_small_group_with_a_clear_message(study, judged, owner_client):
