@@ -235,19 +235,36 @@ class JobKind:
                     progress(stage.name, 1, 1)
             self.finish(job, ctx)
             return "succeeded"
-        except _CANCELLED:
-            self.record_usage(job.pk, meter)
-            self.fail(job.pk, "", status=JobStatus.CANCELLED)
-            return "cancelled"
-        except (StageError, guards.LLMUnavailable, ValueError) as exc:
-            self.record_usage(job.pk, meter)
-            self.fail(job.pk, str(exc))
-            return "failed"
         except Exception as exc:
-            self.record_usage(job.pk, meter)
-            log.exception("job %s failed", job.pk)
-            self.fail(job.pk, f"{exc.__class__.__name__}: {exc}\n\n{traceback.format_exc(limit=5)}")
+            return self._stopped_by(exc, job.pk, meter, traceback_too=True)
+
+    def _stopped_by(
+        self,
+        exc: Exception,
+        job_id: int,
+        meter: UsageMeter,
+        *,
+        where: str = "",
+        traceback_too: bool = False,
+    ) -> str:
+        """End the job for an exception raised while computing (call it from the ``except``
+        block): cancelled, failed with the error's message (stage errors, an unreachable
+        LLM, bad values), or failed on a bug with its class (and traceback). The usage up
+        to the exception is recorded either way. Returns the outcome."""
+        self.record_usage(job_id, meter)
+        if isinstance(exc, _CANCELLED):
+            self.fail(job_id, "", status=JobStatus.CANCELLED)
+            return "cancelled"
+        prefix = f"{where}: " if where else ""
+        if isinstance(exc, StageError | guards.LLMUnavailable | ValueError):
+            self.fail(job_id, f"{prefix}{exc}")
             return "failed"
+        log.exception("job %s failed%s", job_id, f" in {where}" if where else "")
+        detail = f"{exc.__class__.__name__}: {exc}"
+        if traceback_too:
+            detail += f"\n\n{traceback.format_exc(limit=5)}"
+        self.fail(job_id, prefix + detail)
+        return "failed"
 
     def _advance_batched(
         self,
@@ -323,19 +340,8 @@ class JobKind:
                     raise StageError(f"Batch {batch} of {stage_name} does not exist.")
                 data = stage.compute_batch(ctx, chunks[batch])
                 self.save_artifact(job, stage_name, batch, data)
-            except _CANCELLED:
-                self.record_usage(job.pk, meter)
-                self.fail(job.pk, "", status=JobStatus.CANCELLED)
-                return "cancelled"
-            except (StageError, guards.LLMUnavailable, ValueError) as exc:
-                self.record_usage(job.pk, meter)
-                self.fail(job.pk, f"{stage_name} batch {batch}: {exc}")
-                return "failed"
             except Exception as exc:
-                self.record_usage(job.pk, meter)
-                log.exception("job %s batch %s[%s] failed", job_id, stage_name, batch)
-                self.fail(job.pk, f"{stage_name} batch {batch}: {exc.__class__.__name__}: {exc}")
-                return "failed"
+                return self._stopped_by(exc, job.pk, meter, where=f"{stage_name} batch {batch}")
             self.record_usage(job.pk, meter)
         if not join:
             return "stored"
